@@ -1,0 +1,167 @@
+"""The Host: the hypervisor that runs up to 16 Guests and carries their I/O.
+
+It owns the table of Guests, the hash of DMA bindings, the clock (a tick counter) and
+the trace. Guests reach it only through hypercalls; Launchers only through the
+/dev/lguest requests (LHREQ_*). It never raises for Guest misbehaviour: it kills.
+"""
+from __future__ import annotations
+
+import errno
+
+from .. import abi
+from ..errors import GuestDead, LguestError, NotYetAvailable
+from ..memory import SharedPage
+from ..trace import Trace
+from . import dma
+from .interrupts import maybe_do_interrupt, set_irq_pending
+from .lg import Lg
+
+MAX_MEM_MB = 1024
+CRASH_MSG_MAX = 128
+
+
+class Host:
+    """The hypervisor. ``launch()`` makes Guests; ``run()`` lets them take interrupts."""
+
+    def __init__(self, trace: bool = True):
+        self.lgs: list[Lg] = []
+        self.guests: list = []                   # the facades handed to readers, by id
+        self.dma_hash: dict = {}                 # FutexKey -> [Binding], newest first
+        self.shared_pages: dict[str, SharedPage] = {}
+        self.tick = 0
+        self.trace = Trace(enabled=trace)
+
+    # --- making Guests --------------------------------------------------------------------
+    def launch(self, mem_mb: int = 16, block=(), sharenet=(), tunnet=None):
+        """Start a Guest as the Launcher's command line would, and boot its kernel."""
+        from ..machine import boot_guest        # the facade ties all three rooms together
+        return boot_guest(self, mem_mb=mem_mb, block=block, sharenet=sharenet, tunnet=tunnet)
+
+    def shared_page(self, name: str) -> SharedPage:
+        """The one page every Guest naming LAN ``name`` maps (created on first use)."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a shared network is named by a non-empty string, got {name!r}")
+        return self.shared_pages.setdefault(name, SharedPage(name))
+
+    def initialize(self, memory, launcher) -> Lg:
+        """LHREQ_INITIALIZE: make the Host's record of a new Guest (ENOSPC past 16)."""
+        if len(self.lgs) >= abi.MAX_LGUEST_GUESTS:
+            raise LguestError(f"the Host holds at most {abi.MAX_LGUEST_GUESTS} Guests (MAX_LGUEST_GUESTS); "
+                              "start a new Host for more")
+        lg = Lg(len(self.lgs), memory, memory.pfn_limit, launcher)
+        self.lgs.append(lg)
+        self.emit(lg, "initialize", pfn_limit=lg.pfn_limit)
+        return lg
+
+    def capture(self, lan: str, path) -> None:
+        raise NotYetAvailable("capturing a LAN to pcap comes with the network driver chapter (D:500-D:580)")
+
+    # --- the trace and death --------------------------------------------------------------
+    def emit(self, lg: Lg | None, kind: str, **fields) -> None:
+        if self.trace.enabled:
+            self.trace._events.append((self.tick, None if lg is None else lg.id, kind, fields))
+
+    def kill_guest(self, lg: Lg, msg: str) -> None:
+        """Record why a Guest died. The first message wins; the Guest never runs again.
+
+        Its Launcher sees read() fail and exits, closing /dev/lguest, which releases the
+        Guest's DMA bindings: so a dead Guest never receives again either.
+        """
+        if lg.dead is not None:
+            return
+        lg.dead = msg
+        self.emit(lg, "kill", msg=msg)
+        dma.release_all_dma(self, lg)
+        lg.launcher.guest_died(msg)
+
+    # --- hypercalls (the Guest's int $0x1F) -----------------------------------------------
+    def hypercall(self, lg: Lg, nr: int, arg1: int = 0, arg2: int = 0, arg3: int = 0) -> int:
+        """Run one hypercall to completion and return what the Guest would find in eax."""
+        if lg.dead is not None:
+            raise GuestDead(f"Guest {lg.id} is dead ({lg.dead}): it cannot make hypercalls")
+        arg1, arg2, arg3 = int(arg1) & 0xFFFFFFFF, int(arg2) & 0xFFFFFFFF, int(arg3) & 0xFFFFFFFF   # 32-bit registers
+        self.tick += 1
+        self.emit(lg, "hypercall", call=abi.hcall_name(nr), args=(arg1, arg2, arg3))
+        if nr == abi.LHCALL_SEND_DMA:
+            dma.send_dma(self, lg, arg1, arg2)
+            return 0
+        if nr == abi.LHCALL_BIND_DMA:
+            return dma.bind_dma(self, lg, arg1, arg2, (arg3 >> 8) & 0xFFFF, arg3 & 0xFF)
+        if lg.lguest_data is None and nr != abi.LHCALL_LGUEST_INIT:
+            self.kill_guest(lg, f"hypercall {nr} before LGUEST_INIT")
+        elif nr == abi.LHCALL_LGUEST_INIT:
+            self._lguest_init(lg, arg1)
+        elif nr == abi.LHCALL_CRASH:
+            self.kill_guest(lg, "CRASH: " + self._read_string(lg, arg1))
+        elif nr == abi.LHCALL_HALT:
+            lg.halted = True
+        elif nr not in abi.HCALL_NAMES:
+            self.kill_guest(lg, f"Bad hypercall {nr}")
+        return 0                                  # page tables, GDT, clocks: not modelled
+
+    def _lguest_init(self, lg: Lg, data_addr: int) -> None:
+        if not lg.memory.in_range(data_addr, abi.lguest_data.itemsize):
+            self.kill_guest(lg, f"bad lguest_data address {data_addr:#x}")
+            return
+        lg.lguest_data = data_addr
+        lg.memory.struct_at(data_addr, abi.lguest_data)["guestid"] = lg.id
+
+    def _read_string(self, lg: Lg, addr: int) -> str:
+        n = max(0, min(CRASH_MSG_MAX - 1, lg.memory.top - addr))
+        raw = lg.memory.read(addr, n) if lg.memory.in_range(addr, n) else b""
+        return raw.split(b"\0", 1)[0].decode("latin-1")
+
+    # --- what the Launcher may ask (writes to /dev/lguest) --------------------------------
+    def lhreq_getdma(self, lg: Lg, key: int) -> int:
+        """LHREQ_GETDMA: the address of a receive buffer bound to key (its irq in used_len)."""
+        if lg.dead is not None:
+            raise OSError(errno.ENOENT, f"Guest {lg.id} is dead")
+        addr = dma.get_dma_buffer(self, lg, key)
+        if addr is None:
+            raise OSError(errno.ENOENT, f"no DMA buffer bound to key {key:#x}")
+        return addr
+
+    def lhreq_irq(self, lg: Lg, irq: int) -> None:
+        """LHREQ_IRQ: the Launcher raises one of its Guest's interrupts."""
+        if lg.dead is not None:
+            raise OSError(errno.ENOENT, f"Guest {lg.id} is dead")
+        if not 0 <= irq < abi.LGUEST_IRQS:
+            raise OSError(errno.EINVAL, f"irq must be 0..{abi.LGUEST_IRQS - 1}, got {irq}")
+        self.raise_irq(lg, irq)
+
+    def raise_irq(self, lg: Lg, irq: int) -> None:
+        fresh = set_irq_pending(lg, irq)
+        self.emit(lg, "irq_raise", irq=irq, already_pending=not fresh)
+
+    # --- running --------------------------------------------------------------------------
+    def run(self, max_steps: int = 100_000) -> int:
+        """Serve Launcher input and deliver interrupts until nothing is left to do.
+
+        Each step visits every live Guest in id order: its Launcher handles waiting
+        input, then the Guest takes at most one interrupt. Returns the number of steps.
+        """
+        steps = 0
+        while self._step():
+            steps += 1
+            if steps >= max_steps:
+                raise LguestError(f"the Guests were still busy after {max_steps} steps: "
+                                  "is an interrupt handler re-raising its own irq?")
+        return steps
+
+    def _step(self) -> bool:
+        busy = False
+        for lg in self.lgs:
+            if lg.dead is None and lg.launcher.handle_input():
+                busy = True
+            if lg.dead is None and maybe_do_interrupt(self, lg):
+                busy = True
+        return busy
+
+    # --- looking ----------------------------------------------------------------------------
+    def bindings(self) -> list:
+        """Every live DMA binding, Guest by Guest, in table order."""
+        return [b for lg in self.lgs for b in lg.bindings()]
+
+    def __repr__(self):
+        alive = sum(lg.dead is None for lg in self.lgs)
+        return f"Host(guests={len(self.lgs)}, alive={alive}, bindings={len(self.bindings())}, tick={self.tick})"

@@ -1,0 +1,51 @@
+"""The Host's record of one Guest: ``struct lguest`` cut down to what I/O needs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..abi import LGUEST_MAX_DMA
+from .keys import FutexKey
+
+
+@dataclass(eq=False)
+class Binding:
+    """One entry of a Guest's DMA table (``struct lguest_dma_info``).
+
+    An entry is free when ``interrupt`` is 0: irq 0 is the timer, so no binding uses it.
+    """
+    guestid: int
+    key: FutexKey
+    ukey: int                 # the raw key the Guest passed, for people to read
+    dmas: int                 # Guest-physical address of its lguest_dma array
+    num_dmas: int
+    interrupt: int
+    next_dma: int = 0         # where the next search for a free entry starts (u16)
+
+    def entry_addr(self, i: int) -> int:
+        return self.dmas + 100 * i
+
+    def __repr__(self):
+        return (f"Binding(g{self.guestid}, key={self.ukey:#x} {self.key!r}, dmas={self.dmas:#x}, "
+                f"num={self.num_dmas}, irq={self.interrupt}, next_dma={self.next_dma})")
+
+
+@dataclass(eq=False)
+class Lg:
+    """Per-Guest Host state: identity, memory limit, DMA table, pending irqs, death."""
+    id: int
+    memory: object                     # the Guest's GuestMemory (the Host reaches it like mm)
+    pfn_limit: int
+    launcher: object                   # who serves this Guest's private keys
+    dma: list = field(default_factory=lambda: [None] * LGUEST_MAX_DMA)
+    irqs_pending: int = 0              # a 32-bit bitmap
+    lguest_data: int | None = None     # address of the Guest's lguest_data (set by LGUEST_INIT)
+    guest: object = None               # the Guest kernel, entered when an irq is delivered
+    halted: bool = False
+    dead: str | None = None
+
+    def bindings(self) -> list[Binding]:
+        return [b for b in self.dma if b is not None]
+
+    def __repr__(self):
+        state = f"dead: {self.dead}" if self.dead else "running"
+        return f"Lg(g{self.id}, bindings={len(self.bindings())}, pending={self.irqs_pending:#x}, {state})"

@@ -1,0 +1,78 @@
+"""The Launcher's console: Guest output to a sink, keystrokes into the Guest's buffer.
+
+The console has no pages and watches key 0 (LGUEST_CONSOLE_DMA_KEY). Input goes where the
+Host's get_dma_buffer() points, raising the irq it names, even when the Guest has not
+read the last buffer yet (the quirk of reference §3.6).
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from .. import abi
+
+DISCARD_SIZE = 1024
+
+
+class Console:
+    def __init__(self, launcher):
+        self.launcher = launcher
+        self.device = launcher.devices.new_dev_desc(abi.LGUEST_DEVICE_T_CONSOLE, 0, 0, "console")
+        self.device.watch_key = abi.LGUEST_CONSOLE_DMA_KEY
+        self.device.handle_output = self.handle_output
+        self.device.handle_input = self.handle_input
+        self.raw = bytearray()                       # everything the Guest wrote
+        self._input: deque[bytes] = deque()
+
+    @property
+    def output(self) -> str:
+        """What the Guest printed on its console so far."""
+        return self.raw.decode("utf-8", "replace")
+
+    def type(self, text: str | bytes) -> None:
+        """Keystrokes: they reach the Guest when the Host next runs."""
+        data = text.encode() if isinstance(text, str) else bytes(text)
+        if data:
+            self._input.append(data)
+
+    def handle_output(self, key: int, iov) -> int:
+        memory = self.launcher.memory
+        for addr, length in iov:
+            self.raw += memory.view(addr, length)
+        return sum(length for _, length in iov)
+
+    def handle_input(self) -> bool:
+        """One read() of waiting keystrokes into the Guest's bound buffer."""
+        if not self._input:
+            return False
+        chunk = self._input.popleft()
+        found = self.launcher.get_dma_buffer(abi.LGUEST_CONSOLE_DMA_KEY)
+        if found is None:
+            self.launcher.warn("console: no dma buffer!")
+            if len(chunk) > DISCARD_SIZE:
+                self._input.appendleft(chunk[DISCARD_SIZE:])
+            return True
+        addr, irq = found
+        used = self._readv(addr, chunk)
+        self.launcher.memory.set_u32(addr, used)
+        self.launcher.host.emit(self.launcher.lg, "used_len", addr=addr, value=used, by="launcher")
+        self.launcher.trigger_irq(irq)
+        return True
+
+    def _readv(self, addr: int, chunk: bytes) -> int:
+        """Fill the buffer's sections in order; what does not fit waits for the next read."""
+        done = 0
+        for section, length in self.launcher.dma_to_iov(addr):
+            n = min(length, len(chunk) - done)
+            self.launcher.memory.write(section, chunk[done:done + n])
+            done += n
+        if done < len(chunk):
+            self._input.appendleft(chunk[done:])
+        return done
+
+    def __repr__(self):
+        return f"Console(output={len(self.raw)} bytes, input waiting={sum(map(len, self._input))} bytes)"
+
+
+def setup_console(launcher) -> Console:
+    """The console is set up after every command-line device, so it always comes last."""
+    return Console(launcher)
