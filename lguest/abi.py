@@ -93,6 +93,8 @@ lguest_block_page = np.dtype({
     "offsets": [0, 4, 8, 12, 16],
     "itemsize": 20,
 })
+X86_EFLAGS_IF = 0x200                # lguest_data.irq_enabled holds this bit when interrupts are on
+
 # struct lguest_data (lguest.h), abridged to the fields the I/O path reads. The real
 # struct also carries the async hypercall ring, the clock and more between them.
 lguest_data = np.dtype({

@@ -6,15 +6,18 @@
 """
 from __future__ import annotations
 
+import errno
+
 from . import abi
-from .errors import GuestDead, NotYetAvailable
-from .guest.kernel import GuestKernel
+from .errors import GuestDead
+from .guest.kernel import DRIVERS, GuestKernel
 from .launcher.launcher import Launcher
+from .structs import write_dma
 
 MAX_MEM_MB = 1024        # the 2007 Launcher was linked high, which left well over a GiB
 
 
-def boot_guest(host, mem_mb=16, block=(), sharenet=(), tunnet=None) -> "Guest":
+def boot_guest(host, mem_mb=16, block=(), sharenet=(), tunnet=None, drivers=DRIVERS, boot=True) -> "Guest":
     """What ``lguest [--sharenet=NAME]... [--block=FILE]... MEM_MB`` did, then the kernel's boot."""
     if isinstance(mem_mb, bool) or not isinstance(mem_mb, int) or not 1 <= mem_mb <= MAX_MEM_MB:
         raise ValueError(f"mem_mb must be a whole number of MiB, 1..{MAX_MEM_MB}, got {mem_mb!r}")
@@ -23,9 +26,12 @@ def boot_guest(host, mem_mb=16, block=(), sharenet=(), tunnet=None) -> "Guest":
             raise TypeError(f"{option} takes a list, e.g. {option}=[{value!r}], got {value!r}")
     launcher = Launcher(host, mem_mb, sharenet=list(sharenet), block=list(block), tunnet=tunnet)
     lg = launcher.lg
-    kernel = GuestKernel(lg.id, launcher.memory, lambda *args: host.hypercall(lg, *args))
+    kernel = GuestKernel(lg.id, launcher.memory, lambda *args: host.hypercall(lg, *args), drivers=drivers)
     lg.guest = kernel
     guest = Guest(host, launcher, kernel)
+    kernel.sleep_until = guest._sleep_until
+    if boot:
+        kernel.boot()
     host.guests.append(guest)
     return guest
 
@@ -78,28 +84,44 @@ class Guest:
         write_dma(self.memory, addr, sections, used_len)
         return addr
 
-    def shell(self, command: str) -> str:
-        raise NotYetAvailable("the Guest shell arrives with the console driver chapter (D:300-D:370)")
+    def dma_array(self, entries) -> int:
+        """Allocate a receive ring: one ``lguest_dma`` per list of sections, back to back."""
+        entries = list(entries)
+        if not entries:
+            raise ValueError("a DMA array needs at least one entry (a list of (addr, len) sections)")
+        addr = self.alloc(abi.lguest_dma.itemsize * len(entries), align=4)
+        for i, sections in enumerate(entries):
+            write_dma(self.memory, addr + i * abi.lguest_dma.itemsize, sections)
+        return addr
 
-    def open(self, path: str, mode: str = "rb"):
-        raise NotYetAvailable("block devices arrive with the block driver chapter (D:400-D:495)")
+    @property
+    def pending_irqs(self) -> list[int]:
+        """The interrupt lines the Host has raised and the Guest has not yet taken."""
+        bits = self._lg.irqs_pending
+        return [irq for irq in range(abi.LGUEST_IRQS) if bits >> irq & 1]
+
+    def shell(self, command: str) -> str:
+        """Run a command in the Guest's tiny userspace and return what it printed."""
+        if self.dead is not None:
+            raise GuestDead(f"Guest {self.id} is dead ({self.dead}): nothing runs in it")
+        return self.kernel.shell.run(command)
+
+    def open(self, path: str, mode: str = "rb", buffering: int = -1):
+        """A real file object on a Guest disk: every read and write goes through the driver.
+
+        ``buffering=0`` gives the unbuffered device, as Python's open() does."""
+        if self.dead is not None:
+            raise GuestDead(f"Guest {self.id} is dead ({self.dead}): nothing runs in it")
+        return self.kernel.open(path, mode, buffering)
+
+    def _sleep_until(self, done) -> None:
+        """The Guest process sleeps while the Host runs (interrupts, Launcher I/O)."""
+        self.host.run()
+        if not done():
+            why = f": {self.dead}" if self.dead else ""
+            raise OSError(errno.EIO, f"the request never finished{why}")
 
     def __repr__(self):
         kinds = [abi.DEVICE_TYPE_NAMES[int(t)] for t in self.devices["type"] if t]
         state = f"dead: {self.dead}" if self.dead else "running"
         return f"Guest({self.id}, {self.memory.ram_size >> 20} MiB, devices={kinds}, {state})"
-
-
-def write_dma(memory, addr: int, sections=(), used_len: int = 0) -> None:
-    """Fill the ``lguest_dma`` at addr: the sections, then a 0 length if fewer than 16."""
-    sections = list(sections)
-    if len(sections) > abi.LGUEST_MAX_DMA_SECTIONS:
-        raise ValueError(f"an lguest_dma holds at most {abi.LGUEST_MAX_DMA_SECTIONS} sections, got {len(sections)}")
-    dma = memory.struct_at(addr, abi.lguest_dma)
-    dma["used_len"] = used_len
-    dma["addr"][:] = 0
-    dma["len"][:] = 0
-    for i, (section, length) in enumerate(sections):
-        if not 0 <= length <= 0xFFFF:
-            raise ValueError(f"a section length is a u16 (0..65535), got {length}")
-        dma["addr"][i], dma["len"][i] = section, length

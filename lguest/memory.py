@@ -68,21 +68,17 @@ class GuestMemory:
         self.ram = Region(0, ram_bytes, "RAM", np.zeros(ram_bytes, np.uint8))
         self.regions: list[Region] = [self.ram]
         self._starts = [0]
+        self._set_top(ram_bytes)
 
     # --- layout ---------------------------------------------------------------------------
     @property
     def ram_size(self) -> int:
         return self.ram.size
 
-    @property
-    def top(self) -> int:
-        """One past the last mapped byte (the Launcher's ``top``)."""
-        return self.regions[-1].end
-
-    @property
-    def pfn_limit(self) -> int:
-        """The page-frame limit the Launcher hands the Host: top / PAGE_SIZE."""
-        return self.top // PAGE_SIZE
+    def _set_top(self, top: int) -> None:
+        # Plain attributes, not properties: the Host's checks read them on every section.
+        self.top = top                          # one past the last mapped byte (the Launcher's top)
+        self.pfn_limit = top // PAGE_SIZE       # what the Launcher hands the Host
 
     def map_pages(self, num_pages: int, name: str, shared: SharedPage | None = None) -> int:
         """Map ``num_pages`` zeroed pages (or one shared page) at ``top``; return their address."""
@@ -95,6 +91,7 @@ class GuestMemory:
         region = Region(self.top, num_pages * PAGE_SIZE, name, buf, shared)
         self.regions.append(region)
         self._starts.append(region.start)
+        self._set_top(region.end)
         return region.start
 
     # --- the checks -----------------------------------------------------------------------
@@ -116,7 +113,7 @@ class GuestMemory:
             raise GuestMemoryError(f"address {addr:#x} (+{length}) is outside Guest memory [0, {self.top:#x})")
         region = self.regions[bisect.bisect_right(self._starts, addr) - 1]
         if addr + length > region.end:
-            raise GuestMemoryError(f"{length} bytes at {addr:#x} run past the end of {region.name} at {region.end:#x}")
+            raise GuestMemoryError(f"{length} bytes @ {addr:#x} run past the end of {region.name} ({region.end:#x})")
         return region, addr - region.start
 
     def region_at(self, addr: int) -> Region:
@@ -127,6 +124,10 @@ class GuestMemory:
         """A writable view of Guest memory (within one mapping): no copy is made."""
         region, off = self.locate(addr, length)
         return region.mv[off:off + length]
+
+    def views(self, addr: int, length: int) -> list[memoryview]:
+        """Writable views covering [addr, addr+length), one per mapping it touches."""
+        return [self.view(a, n) for a, n in self._pieces(addr, length)]
 
     def read(self, addr: int, length: int) -> bytes:
         """Copy ``length`` bytes out of Guest memory; the range may span mappings."""
@@ -155,17 +156,28 @@ class GuestMemory:
             yield addr, n
             addr, length = addr + n, length - n
 
+    def unpack(self, fmt: struct.Struct, addr: int) -> tuple:
+        """Read a C struct at ``addr``; it may straddle two mappings (RAM and the next page)."""
+        ram = self.ram
+        if 0 <= addr and addr + fmt.size <= ram.size:
+            return fmt.unpack_from(ram.buf, addr)
+        return fmt.unpack(self.read(addr, fmt.size))
+
+    def pack(self, fmt: struct.Struct, addr: int, *values) -> None:
+        ram = self.ram
+        if 0 <= addr and addr + fmt.size <= ram.size:
+            fmt.pack_into(ram.buf, addr, *values)
+        else:
+            self.write(addr, fmt.pack(*values))
+
     def u32(self, addr: int) -> int:
-        region, off = self.locate(addr, 4)
-        return _U32.unpack_from(region.buf, off)[0]
+        return self.unpack(_U32, addr)[0]
 
     def set_u32(self, addr: int, value: int) -> None:
-        region, off = self.locate(addr, 4)
-        _U32.pack_into(region.buf, off, value & 0xFFFFFFFF)
+        self.pack(_U32, addr, value & 0xFFFFFFFF)
 
     def u16(self, addr: int) -> int:
-        region, off = self.locate(addr, 2)
-        return _U16.unpack_from(region.buf, off)[0]
+        return self.unpack(_U16, addr)[0]
 
     # --- typed views ----------------------------------------------------------------------
     def array_at(self, addr: int, dtype: np.dtype, count: int = 1) -> np.ndarray:

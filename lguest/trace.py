@@ -11,12 +11,15 @@ from collections import Counter
 from typing import Iterator, NamedTuple
 
 
-def _show(value) -> str:
-    """Addresses read best in hex; everything else as its repr."""
-    if isinstance(value, tuple):
-        return "(" + ", ".join(_show(v) for v in value) + ")"
+ADDRESS_FIELDS = frozenset({"key", "addr", "dma", "dmas", "entry", "args"})
+
+
+def _show(value, address: bool = False) -> str:
+    """Addresses (and anything large) read best in hex; everything else as its repr."""
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return "(" + ", ".join(_show(v, address) for v in value) + ")"
     if isinstance(value, int) and not isinstance(value, bool):
-        return hex(value) if value >= 4096 else str(int(value))
+        return hex(value) if address or value >= 4096 else str(int(value))
     return repr(value)
 
 
@@ -36,8 +39,8 @@ class Event(NamedTuple):
 
     def __repr__(self):
         who = "host" if self.guest is None else f"g{self.guest}"
-        args = " ".join(f"{k}={_show(v)}" for k, v in self.fields.items())
-        return f"[{self.tick:>4}] {who:<4} {self.kind:<14} {args}".rstrip()
+        args = " ".join(f"{k}={_show(v, k in ADDRESS_FIELDS)}" for k, v in self.fields.items())
+        return f"[{self.tick:>4}] {who:<4} {self.kind:<16} {args}".rstrip()
 
 
 class Trace:
@@ -98,7 +101,7 @@ class Trace:
         """
         events = [{"name": e.kind, "ph": "i", "s": "t", "ts": e.tick, "pid": 1,
                    "tid": -1 if e.guest is None else e.guest,
-                   "args": {k: _show(v) for k, v in e.fields.items()}} for e in self]
+                   "args": {k: _show(v, k in ADDRESS_FIELDS) for k, v in e.fields.items()}} for e in self]
         with open(path, "w") as f:
             json.dump({"traceEvents": events, "displayTimeUnit": "ns"}, f)
 

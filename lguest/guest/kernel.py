@@ -7,16 +7,22 @@ would give them; the model has no virtual memory, so a pointer *is* its physical
 from __future__ import annotations
 
 import errno
+import io
 from dataclasses import dataclass
 from typing import Callable
 
 from .. import abi
+from .block import LguestBlk
+from .blockfile import BlockDevice
+from .bus import LguestBus
+from .console import HvcLguest
 from .kmalloc import Allocator, heap_start
+from .linux.hvc import Hvc
+from .linux.interrupt import IRQ_HANDLED, IRQ_NONE, IRQF_SAMPLE_RANDOM, IRQF_SHARED  # noqa: F401 (drivers and chapters import them from here)
+from .linux.tty import Tty
+from .shell import PROMPT, Shell
 
-IRQ_NONE, IRQ_HANDLED = 0, 1
-IRQF_SHARED = 0x80
-IRQF_SAMPLE_RANDOM = 0x40
-X86_EFLAGS_IF = 0x200
+DRIVERS = ("console", "block")   # the drivers this model can build into a Guest kernel
 
 
 @dataclass
@@ -31,28 +37,100 @@ class IrqAction:
 class GuestKernel:
     """The parts of a Linux Guest that every lguest driver leans on."""
 
-    def __init__(self, guest_id: int, memory, hypercall: Callable[..., int]):
+    def __init__(self, guest_id: int, memory, hypercall: Callable[..., int] | None,
+                 paravirt_name: str = "lguest", drivers=DRIVERS):
+        unknown = set(drivers) - set(DRIVERS)
+        if unknown:
+            raise ValueError(f"unknown driver(s) {sorted(unknown)}: this Guest kernel can build in {list(DRIVERS)}")
         self.id = guest_id
         self.memory = memory
         self.hcall = hypercall                            # int $0x1F: the only door to the Host
+        self.paravirt_name = paravirt_name                # "lguest" when running under lguest
+        self.max_pfn = memory.ram_size >> abi.PAGE_SHIFT
         self.kmalloc = Allocator(heap_start(memory.ram_size), memory.ram_size)
         self.irq_actions: dict[int, list[IrqAction]] = {}
         self.irq_counts = [0] * abi.LGUEST_IRQS           # /proc/interrupts
         self.irqs_unhandled = [0] * abi.LGUEST_IRQS        # every handler said IRQ_NONE
         self.dmesg: list[str] = []
-        self.lguest_data = self._setup_lguest_data()
+        self.dev_nodes: list[str] = []
+        self.lguest_data = None
+        self.hvc = Hvc(self)
+        self.bus = LguestBus(self)
+        self.tty = None
+        self.shell = Shell(self)
+        self.console = HvcLguest(self) if "console" in drivers else None
+        self.block = LguestBlk(self) if "block" in drivers else None
+        self.debug: list[str] = []                        # pr_debug(): compiled out, but kept here
+        self.sleep_until = None                           # how a process waits for an irq: set by the machine
+
+    def boot(self) -> None:
+        """The boot steps the I/O story needs, in Linux's initcall order."""
+        if self.paravirt_name == "lguest":
+            self.lguest_data = self._setup_lguest_data()
+        if self.console is not None:
+            self.console.cons_init()                      # console_initcall: output from here on
+        self.printk(f"Linux version 2.6.23 (the lguest model): Guest {self.id}, "
+                    f"{self.memory.ram_size >> 20} MiB")
+        self.bus.lguest_bus_init()                        # postcore_initcall
+        if self.console is not None:
+            self.console.hvc_lguest_init()                # plain initcalls: drivers after devices
+        if self.block is not None:
+            self.block.lguestblk_init()
+        self.printk(f"lguest: {len(self.bus.devices)} device(s), "
+                    f"{sum(d.driver is not None for d in self.bus.devices)} with a driver")
+        if self.tty is not None:
+            self.tty.write(PROMPT.encode())               # init starts a shell on the console
+
+    def open(self, path: str, mode: str = "rb", buffering: int = -1):
+        """Open /dev/lgbX as a file whose reads and writes go through the driver.
+
+        As with Python's open(), ``buffering=0`` gives the unbuffered device itself, where
+        each read() or write() is its own run of requests (dd uses it to count them)."""
+        if mode not in ("rb", "r+b"):
+            raise ValueError(f"a Guest disk opens with mode 'rb' or 'r+b', got {mode!r}")
+        disks = [] if self.block is None else [bd.disk.disk_name for bd in self.block.disks]
+        name = path.removeprefix("/dev/")
+        if not path.startswith("/dev/") or name not in disks:
+            raise FileNotFoundError(f"{path}: this Guest's disks are {['/dev/' + d for d in disks]}")
+        raw = BlockDevice(self, self.block.disk(name), mode == "r+b", self.sleep_until)
+        if buffering == 0:
+            return raw
+        return io.BufferedRandom(raw) if mode == "r+b" else io.BufferedReader(raw)
+
+    def pr_debug(self, line: str) -> None:
+        self.debug.append(line)
+
+    def register_dev(self, name: str) -> None:
+        self.dev_nodes.append(name)
+
+    def attach_console_tty(self, hp) -> None:
+        """Open the interactive console as the shell's terminal."""
+        self.tty = Tty(lambda data: self.hvc.hvc_write(hp, data))
+        self.tty.on_line = self.shell.on_line
+        hp.tty = self.tty
+
+    def proc_interrupts(self) -> str:
+        """/proc/interrupts: each line with a handler, its count, the chip and the handlers."""
+        lines = ["           CPU0"]
+        for irq in sorted(self.irq_actions):
+            actions = self.irq_actions[irq]
+            if actions:
+                lines.append(f"{irq:3d}: {self.irq_counts[irq]:10d}   lguest  {', '.join(a.name for a in actions)}")
+        return "\n".join(lines) + "\n"
 
     def _setup_lguest_data(self) -> int:
         """Share irq_enabled and blocked_interrupts with the Host (LHCALL_LGUEST_INIT)."""
         addr = self.kmalloc.alloc(abi.lguest_data.itemsize, align=4)
         data = self.memory.struct_at(addr, abi.lguest_data)
-        data["irq_enabled"] = X86_EFLAGS_IF
+        data["irq_enabled"] = abi.X86_EFLAGS_IF
         data["blocked_interrupts"] = 0
         self.hcall(abi.LHCALL_LGUEST_INIT, addr)
         return addr
 
     def printk(self, line: str) -> None:
+        """The kernel log, echoed to the console once cons_init() has registered one."""
         self.dmesg.append(line)
+        self.hvc.hvc_console_print(line + "\n")
 
     # --- hypercall wrappers (GUEST, lguest.c) ---------------------------------------------
     def lguest_send_dma(self, key: int, dma: int) -> None:
@@ -106,7 +184,7 @@ class GuestKernel:
         self._lguest_data()["irq_enabled"] = 0
 
     def local_irq_enable(self) -> None:
-        self._lguest_data()["irq_enabled"] = X86_EFLAGS_IF
+        self._lguest_data()["irq_enabled"] = abi.X86_EFLAGS_IF
 
     def disable_irq(self, irq: int) -> None:
         """Mask one line: the Host leaves it pending until it is unmasked."""

@@ -52,7 +52,3 @@ class Allocator:
             self._free[i][1] += self._free.pop(i + 1)[1]
         if i > 0 and self._free[i - 1][0] + self._free[i - 1][1] == start:
             self._free[i - 1][1] += self._free.pop(i)[1]
-
-    @property
-    def bytes_free(self) -> int:
-        return sum(size for _, size in self._free)

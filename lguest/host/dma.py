@@ -107,20 +107,42 @@ def first_other_binding(host, key, sender_id: int) -> Binding | None:
 
 
 # --- The checks (reference §3.3) -----------------------------------------------------------
-def check_dma_list(host, lg: Lg, addrs, lens) -> bool:
-    """Every section up to the first zero length: in range, at most a page, not across one."""
+def check_dma_list(host, lg: Lg, addrs, lens) -> list | None:
+    """Every section up to the first zero length: in range, at most a page, not across one.
+
+    A bad section kills the list's owner and gives None. A good list comes back "pinned",
+    as the real Host pinned the pages it would copy through: as [view, offset, length]
+    extents of Guest memory, with sections that sit side by side merged into one.
+    The range test is lguest_address_ok() inlined (see GuestMemory.in_range), because
+    this runs for every section of every Guest-to-Guest transfer.
+    """
     memory = lg.memory
+    limit, ram_size, ram_mv = memory.pfn_limit, memory.ram.size, memory.ram.mv
+    extents: list[list] = []
+    last = None
+    checked = 0
     for i in range(LGUEST_MAX_DMA_SECTIONS):
         length = lens[i]
         if not length:
             break
         addr = addrs[i]
-        if not memory.in_range(addr, length) or length > PAGE_SIZE or (addr % PAGE_SIZE) + length > PAGE_SIZE:
-            host.emit(lg, "check", ok=False, entry=i, len=length, addr=addr)
+        if (addr + length) // PAGE_SIZE >= limit or length > PAGE_SIZE or (addr % PAGE_SIZE) + length > PAGE_SIZE:
+            host.emit(lg, "check", ok=False, section=i, len=length, addr=addr)
             host.kill_guest(lg, f"bad DMA entry {i}: {length}@{addr:#x}")
-            return False
-    host.emit(lg, "check", ok=True)
-    return True
+            return None
+        if addr + length <= ram_size:
+            mv, off = ram_mv, addr
+        else:
+            region, off = memory.locate(addr, length)
+            mv = region.mv
+        if last is not None and last[0] is mv and last[1] + last[2] == off:
+            last[2] += length
+        else:
+            last = [mv, off, length]
+            extents.append(last)
+        checked += 1
+    host.emit(lg, "check", ok=True, sections=checked)
+    return extents
 
 
 # --- The transfer (reference §3.5) ---------------------------------------------------------
@@ -134,8 +156,7 @@ def dma_transfer(host, src: Lg, udma: int, dst: Binding) -> bool:
     if not src.memory.in_range(udma, DMA_SIZE):
         host.kill_guest(src, f"bad read address {udma:#x} len {DMA_SIZE}")
         return False
-    region, off = src.memory.locate(udma, DMA_SIZE)
-    fields = LGUEST_DMA_STRUCT.unpack_from(region.buf, off)
+    fields = src.memory.unpack(LGUEST_DMA_STRUCT, udma)
     src_addr, src_len = fields[1:17], fields[17:33]
 
     dstlg = host.lgs[dst.guestid]
@@ -143,12 +164,15 @@ def dma_transfer(host, src: Lg, udma: int, dst: Binding) -> bool:
     if entry is False:
         return False                          # the receiver was killed reading its array
     if entry is not None:
-        region, off = dstlg.memory.locate(entry, DMA_SIZE)
-        fields = LGUEST_DMA_STRUCT.unpack_from(region.buf, off)
+        fields = dstlg.memory.unpack(LGUEST_DMA_STRUCT, entry)
         dst_addr, dst_len = fields[1:17], fields[17:33]
-        if not (check_dma_list(host, dstlg, dst_addr, dst_len) and check_dma_list(host, src, src_addr, src_len)):
+        dst_extents = check_dma_list(host, dstlg, dst_addr, dst_len)
+        if dst_extents is None:
             return False
-        total = copy_data(src.memory, src_addr, src_len, dstlg.memory, dst_addr, dst_len)
+        src_extents = check_dma_list(host, src, src_addr, src_len)
+        if src_extents is None:
+            return False
+        total = copy_data(src_extents, dst_extents)
         host.emit(src, "copy", to=dstlg.id, bytes=total, entry=entry)
         src.memory.set_u32(udma, total)
         host.emit(src, "used_len", addr=udma, value=total)
@@ -180,24 +204,25 @@ def find_free_entry(host, dstlg: Lg, dst: Binding):
     return None
 
 
-def copy_data(src_mem, src_addr, src_len, dst_mem, dst_addr, dst_len) -> int:
+def copy_data(src: list, dst: list) -> int:
     """Walk both section lists in lockstep, copying what fits; extra source bytes are dropped.
 
-    Both lists were checked, so no section crosses a page and each lies in one mapping.
+    Walking in lockstep moves the source sections, read end to end, into the destination
+    sections, filled end to end; so the merged extents from check_dma_list() give the same
+    bytes in the same places, in fewer, longer slices.
     """
     si = di = s_off = d_off = total = 0
-    n_max = LGUEST_MAX_DMA_SECTIONS
-    while si < n_max and di < n_max and src_len[si] and dst_len[di]:
-        n = min(src_len[si] - s_off, dst_len[di] - d_off)
-        s_region, s = src_mem.locate(src_addr[si] + s_off, n)
-        d_region, d = dst_mem.locate(dst_addr[di] + d_off, n)
-        d_region.mv[d:d + n] = s_region.mv[s:s + n]
+    while si < len(src) and di < len(dst):
+        s_mv, s, s_len = src[si]
+        d_mv, d, d_len = dst[di]
+        n = min(s_len - s_off, d_len - d_off)
+        d_mv[d + d_off:d + d_off + n] = s_mv[s + s_off:s + s_off + n]
         total += n
         s_off += n
         d_off += n
-        if s_off == src_len[si]:
+        if s_off == s_len:
             si, s_off = si + 1, 0
-        if d_off == dst_len[di]:
+        if d_off == d_len:
             di, d_off = di + 1, 0
     return total
 

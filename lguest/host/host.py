@@ -16,7 +16,6 @@ from . import dma
 from .interrupts import maybe_do_interrupt, set_irq_pending
 from .lg import Lg
 
-MAX_MEM_MB = 1024
 CRASH_MSG_MAX = 128
 
 
@@ -30,12 +29,20 @@ class Host:
         self.shared_pages: dict[str, SharedPage] = {}
         self.tick = 0
         self.trace = Trace(enabled=trace)
+        self._watchers: list = []                # called after each event (TracePlayer)
 
     # --- making Guests --------------------------------------------------------------------
-    def launch(self, mem_mb: int = 16, block=(), sharenet=(), tunnet=None):
-        """Start a Guest as the Launcher's command line would, and boot its kernel."""
+    def launch(self, mem_mb: int = 16, block=(), sharenet=(), tunnet=None, drivers=None, boot: bool = True):
+        """Start a Guest as the Launcher's command line would, and boot its kernel.
+
+        ``drivers`` names the drivers built into the Guest kernel (default: all there are);
+        ``drivers=()`` gives a kernel with only the bus, for playing a driver by hand.
+        ``boot=False`` stops before the kernel boots: change it, then ``guest.kernel.boot()``.
+        """
         from ..machine import boot_guest        # the facade ties all three rooms together
-        return boot_guest(self, mem_mb=mem_mb, block=block, sharenet=sharenet, tunnet=tunnet)
+        from ..guest.kernel import DRIVERS
+        return boot_guest(self, mem_mb=mem_mb, block=block, sharenet=sharenet, tunnet=tunnet,
+                          drivers=DRIVERS if drivers is None else tuple(drivers), boot=boot)
 
     def shared_page(self, name: str) -> SharedPage:
         """The one page every Guest naming LAN ``name`` maps (created on first use)."""
@@ -60,6 +67,15 @@ class Host:
     def emit(self, lg: Lg | None, kind: str, **fields) -> None:
         if self.trace.enabled:
             self.trace._events.append((self.tick, None if lg is None else lg.id, kind, fields))
+            if self._watchers:
+                event = self.trace[-1]
+                for watcher in list(self._watchers):
+                    watcher(event)
+
+    def watch(self, fn):
+        """Call ``fn(event)`` after every traced event; returns a function that stops it."""
+        self._watchers.append(fn)
+        return lambda: self._watchers.remove(fn)
 
     def kill_guest(self, lg: Lg, msg: str) -> None:
         """Record why a Guest died. The first message wins; the Guest never runs again.

@@ -7,13 +7,13 @@ one per trip round the run loop. The Guest blocks lines and disables interrupts 
 """
 from __future__ import annotations
 
+from .. import abi
 from ..abi import LGUEST_IRQS, lguest_data
 
 IRQ_ENABLED_OFFSET = lguest_data.fields["irq_enabled"][1]
 BLOCKED_OFFSET = lguest_data.fields["blocked_interrupts"][1]
 from .lg import Lg
 
-X86_EFLAGS_IF = 0x200      # lguest_data.irq_enabled holds this bit when interrupts are on
 ALL_LINES = (1 << LGUEST_IRQS) - 1
 
 
@@ -47,7 +47,7 @@ def maybe_do_interrupt(host, lg: Lg) -> bool:
         return False
     if lg.halted:                              # a halted Guest wakes with interrupts on
         lg.halted = False
-        lg.memory.set_u32(lg.lguest_data + IRQ_ENABLED_OFFSET, X86_EFLAGS_IF)
+        lg.memory.set_u32(lg.lguest_data + IRQ_ENABLED_OFFSET, abi.X86_EFLAGS_IF)
     lg.irqs_pending &= ~(1 << irq)
     host.tick += 1
     host.emit(lg, "irq_deliver", irq=irq)

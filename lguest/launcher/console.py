@@ -22,6 +22,7 @@ class Console:
         self.device.handle_input = self.handle_input
         self.raw = bytearray()                       # everything the Guest wrote
         self._input: deque[bytes] = deque()
+        self.watching = True                         # False once a read returned 0 (EOF)
 
     @property
     def output(self) -> str:
@@ -37,12 +38,12 @@ class Console:
     def handle_output(self, key: int, iov) -> int:
         memory = self.launcher.memory
         for addr, length in iov:
-            self.raw += memory.view(addr, length)
+            self.raw += memory.read(addr, length)      # may span RAM and a device page
         return sum(length for _, length in iov)
 
     def handle_input(self) -> bool:
         """One read() of waiting keystrokes into the Guest's bound buffer."""
-        if not self._input:
+        if not self._input or not self.watching:
             return False
         chunk = self._input.popleft()
         found = self.launcher.get_dma_buffer(abi.LGUEST_CONSOLE_DMA_KEY)
@@ -56,6 +57,11 @@ class Console:
         self.launcher.memory.set_u32(addr, used)
         self.launcher.host.emit(self.launcher.lg, "used_len", addr=addr, value=used, by="launcher")
         self.launcher.trigger_irq(irq)
+        if used == 0:
+            # readv() into a buffer with no room returns 0, which the Launcher takes for
+            # end of input: it warns, and stops watching the console.
+            self.launcher.warn("console: input ended (read returned 0)")
+            self.watching = False
         return True
 
     def _readv(self, addr: int, chunk: bytes) -> int:

@@ -12,6 +12,7 @@ from .. import abi
 from ..errors import NotYetAvailable
 from ..memory import GuestMemory
 from .console import setup_console
+from .block import BlockFile
 from .devices import DeviceTable
 from .net import setup_net_file
 
@@ -26,14 +27,22 @@ class Launcher:
         self.log: list[str] = []                            # what it prints on stderr
         self.memory = GuestMemory(mem_mb << 20)
         self.devices = DeviceTable(self.memory)
+        try:
+            self._setup_devices(sharenet, block, tunnet)
+            self.lg = host.initialize(self.memory, self)    # LHREQ_INITIALIZE(pfnlimit = top/4096)
+        except Exception:
+            self._release_devices()                          # a Launcher that dies frees its locks
+            raise
+
+    def _setup_devices(self, sharenet, block, tunnet) -> None:
+        """Devices in command-line order, then the console, which always comes last."""
         for name in sharenet:
             setup_net_file(self, name)
         if tunnet is not None:
             raise NotYetAvailable("--tunnet (the Host as peer 0) comes with the network driver chapter")
-        if block:
-            raise NotYetAvailable("--block disk images come with the block driver chapter (D:400-D:495)")
+        for path in block:
+            BlockFile(self, path)
         self.console = setup_console(self)
-        self.lg = host.initialize(self.memory, self)        # LHREQ_INITIALIZE(pfnlimit = top/4096)
 
     @property
     def top(self) -> int:
@@ -63,7 +72,7 @@ class Launcher:
     def dma_to_iov(self, udma: int) -> list[tuple[int, int]]:
         """The sections of a Guest DMA as (addr, len), each pointer checked against ``top``."""
         self._check_pointer(udma, abi.lguest_dma.itemsize)
-        fields = abi.LGUEST_DMA_STRUCT.unpack_from(self.memory.read(udma, abi.lguest_dma.itemsize))
+        fields = self.memory.unpack(abi.LGUEST_DMA_STRUCT, udma)
         iov = []
         for addr, length in zip(fields[1:17], fields[17:33]):
             if not length:
@@ -93,8 +102,13 @@ class Launcher:
         """Serve every device with waiting input once; True if any was served."""
         served = False
         for device in self.devices.devices:
-            if device.handle_input is not None and self.lg.dead is None and device.handle_input():
-                served = True
+            if device.handle_input is None or self.lg.dead is not None:
+                continue
+            try:
+                served = device.handle_input() or served
+            except LauncherExit as e:
+                self.exit(str(e))
+                return True
         return served
 
     # --- endings --------------------------------------------------------------------------
@@ -106,6 +120,9 @@ class Launcher:
     def guest_died(self, msg: str) -> None:
         """read() returned ENOENT: print the reason and let go of shared resources."""
         self.log.append(f"lguest: {msg}")
+        self._release_devices()
+
+    def _release_devices(self) -> None:
         for device in self.devices.devices:
             if device.release is not None:
                 device.release()

@@ -1,0 +1,107 @@
+"""``python -m lguest``: boot one Guest whose console is this terminal.
+
+    python -m lguest [--block=FILE]... [--sharenet=NAME]... [--tunnet=pcap:FILE] MEM_MB
+
+On a terminal, stdin goes into raw mode (restored on exit) and every keystroke is sent
+to the Guest's console as the real Launcher did; three ^C within a second quit with
+status 2. With stdin piped, each line is typed in turn and the program exits at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import sys
+import termios
+import time
+import tty
+
+from .errors import LguestError
+from .host import Host
+
+CTRL_C = b"\x03"
+CTRL_C_WINDOW = 1.0          # seconds: three ^C inside this make the Launcher quit
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m lguest",
+                                     description="Boot one lguest Guest whose console is this terminal.")
+    parser.add_argument("--block", action="append", default=[], metavar="FILE", help="a disk image (repeatable)")
+    parser.add_argument("--sharenet", action="append", default=[], metavar="NAME", help="join a shared LAN (repeatable)")
+    parser.add_argument("--tunnet", metavar="pcap:FILE", help="the Host as peer 0, frames captured to FILE")
+    parser.add_argument("mem_mb", type=int, metavar="MEM_MB", help="Guest RAM in MiB (1..1024)")
+    return parser.parse_args(argv)
+
+
+class Terminal:
+    """Copies the Guest's console output to a file descriptor as it grows."""
+
+    def __init__(self, guest, out_fd: int):
+        self.guest, self.out_fd, self.sent = guest, out_fd, 0
+
+    def flush(self) -> None:
+        raw = self.guest.console.raw
+        if len(raw) > self.sent:
+            os.write(self.out_fd, bytes(raw[self.sent:]))
+            self.sent = len(raw)
+
+    def type(self, data: bytes) -> None:
+        self.guest.console.type(data)
+        self.guest.host.run()
+        self.flush()
+
+
+def run_piped(term: Terminal, stdin) -> int:
+    for line in stdin:
+        term.type(line.rstrip(b"\r\n") + b"\r")
+    os.write(term.out_fd, b"\r\n")
+    return 0
+
+
+def run_tty(term: Terminal, fd: int) -> int:
+    """One read() at a time, like the Launcher's console input (reference §4.3)."""
+    presses: list[float] = []
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if not ready:
+            continue
+        data = os.read(fd, 256)
+        if not data:
+            return 0
+        if data == CTRL_C:
+            now = time.monotonic()
+            presses = [t for t in presses if now - t < CTRL_C_WINDOW] + [now]
+            if len(presses) == 3:
+                os.write(term.out_fd, b"\r\nlguest: three ^C, goodbye\r\n")
+                return 2
+        else:
+            presses = []
+        term.type(data)
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd) if os.isatty(fd) else None
+    if saved is not None:
+        tty.setraw(fd)                       # as the Launcher's setup_console() did, before the Guest runs
+    try:
+        return boot_and_serve(args, fd, interactive=saved is not None)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def boot_and_serve(args, fd: int, interactive: bool) -> int:
+    try:
+        guest = Host().launch(mem_mb=args.mem_mb, block=args.block, sharenet=args.sharenet,
+                              tunnet=args.tunnet)
+    except (LguestError, ValueError, TypeError, OSError) as e:
+        os.write(sys.stderr.fileno(), f"lguest: {e}\r\n".encode())
+        return 2
+    term = Terminal(guest, sys.stdout.fileno())
+    guest.host.run()
+    term.flush()
+    if interactive:
+        return run_tty(term, fd)
+    return run_piped(term, sys.stdin.buffer)

@@ -1,0 +1,142 @@
+"""D:100–D:140: the lguest bus (drivers/lguest/lguest_bus.c).
+
+The bus is how a Guest finds its devices: it maps the descriptor page the Launcher put
+above the top of RAM, adds a device for every non-empty descriptor, and matches each
+with the driver that registered for its type. The ``status`` byte of each descriptor
+records how far that got, so the Host can see it even when the console cannot.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .. import abi
+
+
+@dataclass(eq=False)
+class LguestDevice:
+    """``struct lguest_device``: an index into the descriptor array, and the driver's data."""
+    index: int
+    private: object = None
+    driver: "LguestDriver | None" = None
+
+    @property
+    def bus_id(self) -> str:
+        return str(self.index)
+
+    def __repr__(self):
+        return f"LguestDevice({self.index}, driver={self.driver.name if self.driver else None})"
+
+
+def lgdev_irq(dev: LguestDevice) -> int:
+    """D:380: by convention device ``index`` uses irq index + 1; irq 0 is the timer."""
+    return dev.index + 1
+
+
+@dataclass(eq=False)
+class LguestDriver:
+    """``struct lguest_driver``: which device type it drives, and its probe function."""
+    name: str
+    device_type: int
+    probe: Callable[[LguestDevice], int]
+
+    def __repr__(self):
+        return f"LguestDriver({self.name!r}, type={abi.DEVICE_TYPE_NAMES.get(self.device_type, self.device_type)})"
+
+
+@dataclass(eq=False)
+class LguestBus:
+    """The bus state of one Guest kernel (the file's static variables)."""
+    kernel: object
+    lguest_devices: object = None               # the mapped descriptor array, or None
+    devices: list[LguestDevice] = field(default_factory=list)
+    drivers: list[LguestDriver] = field(default_factory=list)
+    fail_registration: set[int] = field(default_factory=set)   # indexes whose device_register() fails
+
+    # --- D:100 --------------------------------------------------------------------------
+    def lguest_bus_init(self) -> int:
+        """D:100: if this is an lguest Guest, map the descriptors, register, and scan."""
+        kernel = self.kernel
+        if kernel.paravirt_name != "lguest":
+            return 0
+        page = kernel.lguest_map(kernel.max_pfn << abi.PAGE_SHIFT, 1)
+        self.lguest_devices = page[:abi.LGUEST_MAX_DEVICES * abi.lguest_device_desc.itemsize].cast("B")
+        kernel.printk("lguest: bus registered")
+        self.scan_devices()
+        return 0
+
+    def desc(self, index: int):
+        """The descriptor at ``index``, read and written in Guest memory."""
+        return self.kernel.memory.struct_at((self.kernel.max_pfn << abi.PAGE_SHIFT)
+                                            + index * abi.lguest_device_desc.itemsize, abi.lguest_device_desc)
+
+    # --- D:110 --------------------------------------------------------------------------
+    def scan_devices(self) -> None:
+        """D:110: type 0 means "no device"; anything else is added."""
+        for i in range(abi.LGUEST_MAX_DEVICES):
+            if self.desc(i)["type"]:
+                self.add_lguest_device(i)
+
+    # --- D:120 --------------------------------------------------------------------------
+    def add_lguest_device(self, index: int) -> None:
+        """D:120: say we saw it (ACKNOWLEDGE), then register it; FAILED if that fails."""
+        self.desc(index)["status"] |= abi.LGUEST_DEVICE_S_ACKNOWLEDGE
+        if index in self.fail_registration:            # a way to watch the failure path
+            self.kernel.printk(f"Cannot register lguest device {index}")
+            self.desc(index)["status"] |= abi.LGUEST_DEVICE_S_FAILED
+            return
+        device = LguestDevice(index)
+        self.devices.append(device)
+        for driver in self.drivers:                    # device_register() looks for a driver
+            if self.lguest_dev_match(device, driver):
+                self.lguest_dev_probe(device, driver)
+                break
+
+    # --- D:130 --------------------------------------------------------------------------
+    def lguest_dev_match(self, device: LguestDevice, driver: LguestDriver) -> bool:
+        """D:130: a driver matches a device of its type."""
+        return device.driver is None and driver.device_type == self.desc(device.index)["type"]
+
+    # --- D:140 --------------------------------------------------------------------------
+    def lguest_dev_probe(self, device: LguestDevice, driver: LguestDriver) -> int:
+        """D:140: DRIVER when the couple meets, DRIVER_OK if the probe is happy (returns 0)."""
+        desc = self.desc(device.index)
+        desc["status"] |= abi.LGUEST_DEVICE_S_DRIVER
+        device.driver = driver
+        ret = driver.probe(device)
+        if ret == 0:
+            desc["status"] |= abi.LGUEST_DEVICE_S_DRIVER_OK
+        else:
+            device.driver = None                      # a failed probe leaves the device unbound
+        return ret
+
+    def register_lguest_driver(self, driver: LguestDriver) -> int:
+        """Do nothing on a kernel without the lguest bus; otherwise register and match."""
+        if self.lguest_devices is None:
+            return 0
+        self.drivers.append(driver)
+        for device in self.devices:                   # driver_register() looks for devices
+            if self.lguest_dev_match(device, driver):
+                self.lguest_dev_probe(device, driver)
+        return 0
+
+    # --- sysfs --------------------------------------------------------------------------
+    SYSFS_FORMATS = {"type": "{:d}", "features": "{:x}", "pfn": "{:d}", "status": "{:x}"}
+
+    def sysfs(self) -> dict[str, str]:
+        """/sys/bus/lguest/devices/N/{type,features,pfn,status}: type and pfn in decimal,
+        features and status in hex (the "%hu", "%hx", "%u", "%hx" of lguest_bus.c)."""
+        files = {}
+        for device in self.devices:
+            desc = self.desc(device.index)
+            for name, fmt in self.SYSFS_FORMATS.items():
+                files[f"/sys/bus/lguest/devices/{device.bus_id}/{name}"] = fmt.format(int(desc[name]))
+        return files
+
+    def sysfs_write_status(self, index: int, text: str) -> None:
+        """status is the one writable file (mode 0644): a number, in C's "%hi" forms."""
+        try:
+            value = int(text.strip(), 0)
+        except ValueError:
+            raise ValueError(f"status takes a number such as 7 or 0x7, got {text!r}") from None
+        self.desc(index)["status"] = value & 0xFFFF

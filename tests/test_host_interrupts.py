@@ -1,0 +1,181 @@
+"""Reference §1.9: 32 lines, lowest pending first, one per step, the blocked mask, irq_enabled,
+a halted Guest waking; handler chains shared as with IRQF_SHARED (IRQ_NONE / IRQ_HANDLED)."""
+import errno
+import struct
+
+import lguest
+from lguest import abi
+from lguest.guest.kernel import IRQ_HANDLED, IRQ_NONE, IRQF_SHARED
+from lguest.host.interrupts import maybe_do_interrupt
+
+from host_helpers import bind, lan_guests, lg, new_dma, ring, send, slot_key
+
+IRQ_ENABLED = 0x200
+
+
+def _guest():
+    host = lguest.Host()
+    return host, host.launch(mem_mb=1, drivers=())
+
+
+def _recorder(g, lines, result=IRQ_HANDLED):
+    seen = []
+    for line in lines:
+        g.kernel.request_irq(line, lambda irq, dev: seen.append(irq) or result, IRQF_SHARED, f"dev{line}", None)
+    return seen
+
+
+def _irq_enabled(g):
+    return struct.unpack("<I", g.memory.read(g.kernel.lguest_data, 4))[0]
+
+
+def test_1_9_the_lowest_pending_line_is_delivered_first():
+    host, g = _guest()
+    seen = _recorder(g, [3, 5, 7, 20])
+    for line in (20, 7, 3, 5):
+        g.launcher.trigger_irq(line)
+    host.run()
+    assert seen == [3, 5, 7, 20]
+    assert lg(g).irqs_pending == 0
+
+
+def test_1_9_one_interrupt_per_step():
+    host, g = _guest()
+    seen = _recorder(g, [3, 5])
+    g.launcher.trigger_irq(5)
+    g.launcher.trigger_irq(3)
+    assert maybe_do_interrupt(host, lg(g)) is True
+    assert seen == [3] and lg(g).irqs_pending == 1 << 5
+    assert host.run() == 1                                # the other one, in one more step
+    assert seen == [3, 5]
+
+
+def test_1_9_two_pending_lines_take_two_run_steps():
+    host, g = _guest()
+    _recorder(g, [2, 9])
+    g.launcher.trigger_irq(9)
+    g.launcher.trigger_irq(2)
+    assert host.run() == 2
+
+
+def test_1_9_raising_a_pending_line_again_is_still_one_interrupt():
+    host, g = _guest()
+    seen = _recorder(g, [4])
+    for _ in range(3):
+        g.launcher.trigger_irq(4)
+    host.run()
+    assert seen == [4]
+
+
+def test_1_9_a_blocked_line_stays_pending_until_unblocked():
+    host, g = _guest()
+    seen = _recorder(g, [3, 5])
+    g.kernel.disable_irq(3)
+    g.launcher.trigger_irq(3)
+    g.launcher.trigger_irq(5)
+    host.run()
+    assert seen == [5] and lg(g).irqs_pending == 1 << 3
+    g.kernel.enable_irq(3)
+    host.run()
+    assert seen == [5, 3] and lg(g).irqs_pending == 0
+
+
+def test_1_9_interrupts_disabled_deliver_nothing_until_enabled():
+    host, g = _guest()
+    seen = _recorder(g, [2])
+    g.kernel.local_irq_disable()
+    g.launcher.trigger_irq(2)
+    assert host.run() == 0
+    assert seen == [] and lg(g).irqs_pending == 1 << 2
+    g.kernel.local_irq_enable()
+    host.run()
+    assert seen == [2]
+
+
+def test_1_9_a_halted_guest_wakes_with_interrupts_on():
+    host, g = _guest()
+    seen = _recorder(g, [6])
+    g.kernel.local_irq_disable()
+    g.hypercall(abi.LHCALL_HALT)
+    assert lg(g).halted and _irq_enabled(g) == 0
+    g.launcher.trigger_irq(6)
+    host.run()
+    assert seen == [6]
+    assert not lg(g).halted and _irq_enabled(g) == IRQ_ENABLED
+
+
+def test_1_9_a_halted_guest_is_not_woken_by_a_blocked_line():
+    host, g = _guest()
+    seen = _recorder(g, [6])
+    g.kernel.disable_irq(6)
+    g.hypercall(abi.LHCALL_HALT)
+    g.launcher.trigger_irq(6)
+    assert host.run() == 0
+    assert seen == [] and lg(g).halted
+
+
+def test_1_9_a_transfer_raises_the_bound_irq_and_the_receiver_takes_it():
+    host, (a, b) = lan_guests(2)
+    arr, _ = ring(b, [64])
+    bind(b, slot_key(b, 1), arr, 1, 13)
+    seen = _recorder(b, [13])
+    buf = a.alloc(8)
+    send(a, slot_key(a, 1), new_dma(a, [(buf, 8)]))
+    assert lg(b).irqs_pending == 1 << 13 and lg(a).irqs_pending == 0
+    host.run()
+    assert seen == [13] and lg(b).irqs_pending == 0
+
+
+def test_1_9_shared_handlers_all_run_and_one_irq_handled_is_enough():
+    host, g = _guest()
+    calls = []
+    g.kernel.request_irq(3, lambda irq, dev: calls.append("a") or IRQ_NONE, IRQF_SHARED, "a", "a")
+    g.kernel.request_irq(3, lambda irq, dev: calls.append("b") or IRQ_HANDLED, IRQF_SHARED, "b", "b")
+    assert g.kernel.do_IRQ(3) == IRQ_HANDLED
+    assert calls == ["a", "b"] and g.kernel.irqs_unhandled[3] == 0
+
+
+def test_1_9_a_line_where_every_handler_says_irq_none_counts_as_unhandled():
+    host, g = _guest()
+    g.kernel.request_irq(3, lambda irq, dev: IRQ_NONE, IRQF_SHARED, "a", "a")
+    g.kernel.request_irq(3, lambda irq, dev: IRQ_NONE, IRQF_SHARED, "b", "b")
+    g.launcher.trigger_irq(3)
+    host.run()
+    assert g.kernel.irq_counts[3] == 1 and g.kernel.irqs_unhandled[3] == 1
+
+
+def test_1_9_a_handler_without_irqf_shared_cannot_share_a_line():
+    host, g = _guest()
+    assert g.kernel.request_irq(3, lambda irq, dev: IRQ_HANDLED, IRQF_SHARED, "a", "a") == 0
+    assert g.kernel.request_irq(3, lambda irq, dev: IRQ_HANDLED, 0, "b", "b") == -errno.EBUSY
+    assert g.kernel.request_irq(4, lambda irq, dev: IRQ_HANDLED, 0, "c", "c") == 0
+    assert g.kernel.request_irq(4, lambda irq, dev: IRQ_HANDLED, IRQF_SHARED, "d", "d") == -errno.EBUSY
+
+
+def test_1_9_free_irq_removes_only_that_handler():
+    host, g = _guest()
+    calls = []
+    g.kernel.request_irq(3, lambda irq, dev: calls.append("a") or IRQ_HANDLED, IRQF_SHARED, "a", "a")
+    g.kernel.request_irq(3, lambda irq, dev: calls.append("b") or IRQ_HANDLED, IRQF_SHARED, "b", "b")
+    g.kernel.free_irq(3, "a")
+    g.launcher.trigger_irq(3)
+    host.run()
+    assert calls == ["b"]
+
+
+def test_1_9_each_guest_has_its_own_lines():
+    host = lguest.Host()
+    a, b = host.launch(mem_mb=1, drivers=()), host.launch(mem_mb=1, drivers=())
+    seen_a, seen_b = _recorder(a, [3]), _recorder(b, [3])
+    a.launcher.trigger_irq(3)
+    host.run()
+    assert seen_a == [3] and seen_b == []
+
+
+def test_1_9_a_dead_guest_takes_no_interrupts():
+    host, g = _guest()
+    seen = _recorder(g, [3])
+    g.launcher.trigger_irq(3)
+    g.hypercall(abi.LHCALL_CRASH, 0)
+    assert g.dead is not None
+    assert host.run() == 0 and seen == []

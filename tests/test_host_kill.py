@@ -1,0 +1,222 @@
+"""Reference §3.7: kill_guest (the first message wins, a dead Guest never runs or receives, the
+message can be read, nothing else changes) and the soft failures that stay soft."""
+import errno
+
+import pytest
+
+from lguest import abi
+from lguest.errors import GuestDead
+
+from host_helpers import (PAGE, assert_unchanged, bind, events, lan_guests, lg, new_dma, pattern, put_dma, ring,
+                          send, set_used_len, slot_key, snapshot, used_len)
+
+
+def _three():
+    """Three Guests on lan0, each with a receive ring bound at its own slot key."""
+    host, guests = lan_guests(3)
+    rings = []
+    for i, g in enumerate(guests):
+        arr, bufs = ring(g, [64, 64])
+        assert bind(g, slot_key(g, i), arr, 2, 5) == 1
+        rings.append((arr, bufs))
+    return host, guests, rings
+
+
+def _payload(g, n=16, seed=1):
+    buf = g.alloc(n, align=64)
+    g.memory.write(buf, pattern(n, seed))
+    return new_dma(g, [(buf, n)])
+
+
+# Each way a Guest can die in the I/O path, done by Guest 1 while Guests 0 and 2 look on.
+# Each returns (what the message must name, the fatal call), after its own set-up.
+def _misaligned_bind(host, g):
+    key = slot_key(g, 5) + 2
+    return hex(key), lambda: g.hypercall(abi.LHCALL_BIND_DMA, key, 0x80000, (1 << 8) | 5)
+
+
+def _misaligned_send(host, g):
+    key, dma = slot_key(g, 0) + 1, _payload(g)
+    return hex(key), lambda: g.hypercall(abi.LHCALL_SEND_DMA, key, dma)
+
+
+def _bad_section(host, g):
+    page = g.alloc(2 * PAGE, align=PAGE)
+    addr = page + PAGE - 8
+    dma = new_dma(g, [(addr, 16)])
+    return f"16@{addr:#x}", lambda: g.hypercall(abi.LHCALL_SEND_DMA, slot_key(g, 0), dma)
+
+
+def _unmapped_key(host, g):
+    key, dma = g.memory.top + PAGE, _payload(g)
+    return hex(key), lambda: g.hypercall(abi.LHCALL_SEND_DMA, key, dma)
+
+
+def _bad_send_struct(host, g):
+    bad = g.memory.top + 8
+    return hex(bad), lambda: g.hypercall(abi.LHCALL_SEND_DMA, slot_key(g, 0), bad)
+
+
+def _crash(host, g):
+    msg = g.alloc(32)
+    g.memory.write(msg, b"Power down\0junk")
+    return "CRASH: Power down", lambda: g.hypercall(abi.LHCALL_CRASH, msg)
+
+
+def _unknown_hypercall(host, g):
+    return "99", lambda: g.hypercall(99)
+
+
+def _launcher_invalid_address(host, g):
+    dma = new_dma(g, [(g.memory.top, 4)])
+    return "Invalid address", lambda: g.hypercall(abi.LHCALL_SEND_DMA, 0, dma)
+
+
+def _getdma_bad_key(host, g):
+    key = slot_key(g, 0) + 3
+    return hex(key), lambda: g.launcher.get_dma_buffer(key)
+
+
+def _die(host, g, how):
+    expect, fatal = how(host, g)
+    fatal()
+    return expect
+
+
+KILLS = [_misaligned_bind, _misaligned_send, _bad_section, _unmapped_key, _bad_send_struct, _crash,
+         _unknown_hypercall, _launcher_invalid_address, _getdma_bad_key]
+
+
+@pytest.mark.parametrize("how", KILLS, ids=lambda f: f.__name__.lstrip("_"))
+def test_3_7_a_kill_names_the_bad_entry_and_touches_nothing_else(how):
+    host, (a, g, c), rings = _three()
+    expect, fatal = how(host, g)
+    before = snapshot([a, g, c])
+    pending = [lg(x).irqs_pending for x in (a, c)]
+    bindings = [len(lg(x).bindings()) for x in (a, c)]
+    mark = host.trace.mark()
+    fatal()
+    assert g.dead is not None and expect in g.dead
+    assert a.dead is None and c.dead is None
+    assert [lg(x).irqs_pending for x in (a, c)] == pending
+    assert [len(lg(x).bindings()) for x in (a, c)] == bindings
+    assert_unchanged(before, [a, g, c])                   # not one byte, the dying Guest's included
+    kills = events(host, "kill", since=mark)
+    assert [(e.guest, e.msg) for e in kills] == [(g.id, g.dead)]
+
+
+def test_3_7_the_first_message_wins():
+    host, (a, g, c), rings = _three()
+    _die(host, g, _misaligned_bind)
+    first = g.dead
+    host.kill_guest(lg(g), "a second reason")
+    host.kill_guest(lg(g), "a third reason")
+    assert g.dead == first
+    assert len(events(host, "kill", guest=g)) == 1
+
+
+def test_3_7_the_message_can_be_read_and_the_launcher_prints_it():
+    host, (a, g, c), rings = _three()
+    _die(host, g, _crash)
+    assert g.dead == "CRASH: Power down"
+    assert any(g.dead in line for line in g.launcher.log)
+
+
+def test_3_7_a_dead_guest_never_runs_again():
+    host, (a, g, c), rings = _three()
+    seen = []
+    g.kernel.request_irq(5, lambda irq, dev: seen.append(irq) or 1, 0x80, "x", None)
+    g.launcher.trigger_irq(5)
+    _die(host, g, _unknown_hypercall)
+    with pytest.raises(GuestDead):
+        g.hypercall(abi.LHCALL_HALT)
+    host.run()
+    assert seen == []
+
+
+def test_3_7_after_death_every_launcher_request_fails_with_enoent():
+    host, (a, g, c), rings = _three()
+    _die(host, g, _crash)
+    for request in (lambda: host.lhreq_irq(lg(g), 3), lambda: host.lhreq_getdma(lg(g), slot_key(g, 1))):
+        with pytest.raises(OSError) as exc:
+            request()
+        assert exc.value.errno == errno.ENOENT
+
+
+def test_3_7_a_dead_guest_never_receives():
+    host, (a, g, c), rings = _three()
+    _die(host, g, _crash)
+    before = snapshot([g])
+    mark = host.trace.mark()
+    dma = _payload(a)
+    send(a, slot_key(a, 1), dma)                           # g's slot: g had bound it
+    assert used_len(a, dma) == 0
+    assert not [e for e in host.trace.since(mark) if e.kind in ("copy", "used_len") and
+                (e.guest == g.id or e.fields.get("to") == g.id)]
+    assert_unchanged(before, [g])
+
+
+def test_3_7_a_killed_receiver_leaves_the_sender_carrying_on():
+    host, (a, g, c), rings = _three()
+    page = g.alloc(2 * PAGE, align=PAGE)
+    arr_g, _ = rings[1]
+    put_dma(g, arr_g, [(page + PAGE - 2, 8)])              # g's next free entry crosses a page
+    dma = _payload(a)
+    send(a, slot_key(a, 1), dma)
+    assert g.dead is not None and a.dead is None
+    dma2 = _payload(a, 10, seed=4)
+    send(a, slot_key(a, 2), dma2)                          # a goes on to send to c
+    arr_c, bufs_c = rings[2]
+    assert used_len(a, dma2) == 10 and c.memory.read(bufs_c[0], 10) == pattern(10, 4)
+
+
+def test_3_7_a_guest_killed_as_receiver_finds_out_and_never_runs():
+    host, (a, g, c), rings = _three()
+    arr_g, _ = rings[1]
+    put_dma(g, arr_g, [(g.memory.top + PAGE, 8)])
+    send(a, slot_key(a, 1), _payload(a))
+    assert g.dead is not None
+    with pytest.raises(GuestDead):
+        g.hypercall(abi.LHCALL_HALT)
+
+
+# --- the soft failures (reference §3.7) -------------------------------------------------------------------
+def test_3_7_soft_bind_irq_32_or_more():
+    host, (a, g, c), rings = _three()
+    assert bind(g, slot_key(g, 9), rings[1][0], 1, 32) == 0
+    assert g.dead is None
+
+
+def test_3_7_soft_bind_with_the_table_full():
+    host, (a, g, c), rings = _three()
+    for n in range(31):                                    # one is bound already
+        assert bind(g, slot_key(g, 10 + n), rings[1][0], 1, 5) == 1
+    assert bind(g, slot_key(g, 50), rings[1][0], 1, 5) == 0
+    assert g.dead is None
+
+
+def test_3_7_soft_send_to_a_shared_key_nobody_else_bound():
+    host, (a, g, c), rings = _three()
+    dma = _payload(g)
+    before = snapshot([a, g, c])
+    send(g, slot_key(g, 1), dma)                           # only g itself is bound there
+    assert used_len(g, dma) == 0 and g.dead is None
+    assert_unchanged(before, [a, g, c])
+
+
+def test_3_7_soft_send_to_a_receiver_with_no_room_after_one_retry():
+    host, (a, g, c), rings = _three()
+    arr_c, _ = rings[2]
+    set_used_len(c, arr_c, 1)
+    set_used_len(c, arr_c + 100, 1)
+    dma = _payload(g)
+    send(g, slot_key(g, 2), dma)
+    assert used_len(g, dma) == 0 and g.dead is None and c.dead is None
+
+
+def test_3_7_soft_launcher_output_to_an_unknown_key():
+    host, (a, g, c), rings = _three()
+    dma = _payload(g)
+    send(g, 0x4000, dma)
+    assert used_len(g, dma) == 0 and g.dead is None
+    assert any("Pending dma" in line for line in g.launcher.log)

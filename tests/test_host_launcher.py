@@ -1,0 +1,311 @@
+"""The Launcher's side of the Host rules: the layout (reference §1.4, §4.1, §4.4), serving output
+(§4.2: dispatch by watch key, its own pointer checks), and get_dma_buffer (§3.6, §1.8)."""
+import errno
+import struct
+
+import pytest
+
+import lguest
+from lguest import abi
+
+from host_helpers import (PAGE, assert_unchanged, bind, events, lan_guests, lan_page, lg, new_dma,
+                          put_dma, ring, send, set_used_len, slot_key, snapshot, used_len)
+
+DESC = struct.Struct("<HHHHI")
+
+
+def _descs(g):
+    """The 16 descriptors, decoded from the raw bytes at the top of RAM."""
+    raw = g.memory.read(g.memory.ram_size, 12 * abi.LGUEST_MAX_DEVICES)
+    return [DESC.unpack_from(raw, 12 * i) for i in range(abi.LGUEST_MAX_DEVICES)]
+
+
+# --- §1.4 / §4.1 the layout ------------------------------------------------------------------------
+def test_4_1_ram_is_mem_mb_and_the_descriptor_page_sits_at_mem():
+    g = lguest.Host().launch(mem_mb=3, drivers=())
+    mem = 3 << 20
+    assert g.memory.ram_size == mem
+    assert g.memory.regions[1].start == mem                      # the page right above RAM
+    assert g.devices.tobytes() == g.memory.read(mem, 12 * abi.LGUEST_MAX_DEVICES)
+    assert _descs(g)[0][0] == abi.LGUEST_DEVICE_T_CONSOLE         # read from the bytes at mem
+
+
+def test_4_1_device_pages_are_handed_out_upward_in_command_line_order():
+    g = lguest.Host().launch(mem_mb=2, sharenet=["lan0", "lan1", "lan2"], drivers=())
+    mem = 2 << 20
+    descs = _descs(g)
+    for i, name in enumerate(["lan0", "lan1", "lan2"]):
+        type_, features, status, num_pages, pfn = descs[i]
+        assert type_ == abi.LGUEST_DEVICE_T_NET and num_pages == 1
+        assert pfn == mem // PAGE + 1 + i
+        assert lan_page(g, name) == pfn * PAGE
+        assert features & abi.LGUEST_NET_F_NOCSUM
+
+
+def test_4_1_the_console_comes_last_with_pfn_0():
+    g = lguest.Host().launch(mem_mb=1, sharenet=["lan0", "lan1"], drivers=())
+    descs = _descs(g)
+    assert descs[2][0] == abi.LGUEST_DEVICE_T_CONSOLE
+    assert descs[2][3] == 0 and descs[2][4] == 0
+    assert all(d == (0, 0, 0, 0, 0) for d in descs[3:])
+
+
+def test_4_1_console_alone_is_device_0():
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    descs = _descs(g)
+    assert descs[0][0] == abi.LGUEST_DEVICE_T_CONSOLE and descs[0][4] == 0
+    assert all(d[0] == 0 for d in descs[1:])
+
+
+@pytest.mark.parametrize("lans", [[], ["lan0"], ["lan0", "lan1", "lan2"]])
+def test_4_1_pfn_limit_is_top_over_4096(lans):
+    g = lguest.Host().launch(mem_mb=1, sharenet=lans, drivers=())
+    top = (1 << 20) + PAGE * (1 + len(lans))                     # RAM, descriptor page, device pages
+    assert g.memory.top == top
+    assert lg(g).pfn_limit == top // PAGE
+
+
+def test_4_1_device_pages_start_zeroed():
+    g = lguest.Host().launch(mem_mb=1, sharenet=["fresh"], drivers=())
+    assert g.memory.read(lan_page(g, "fresh"), PAGE) == bytes(PAGE)
+
+
+def test_4_4_guests_on_one_lan_share_one_page():
+    host = lguest.Host()
+    a = host.launch(mem_mb=1, sharenet=["lan0"], drivers=())
+    b = host.launch(mem_mb=2, sharenet=["x", "lan0"], drivers=())
+    a.memory.write(lan_page(a) + 100, b"shared!")
+    assert b.memory.read(lan_page(b) + 100, 7) == b"shared!"
+
+
+def test_4_4_each_guest_claims_the_lowest_free_slot_and_dying_frees_it():
+    host, (a, b) = lan_guests(2)
+    slot = lambda g: _descs(g)[0][1] & ~(abi.LGUEST_NET_F_NOCSUM | abi.LGUEST_DEVICE_F_RANDOMNESS)
+    assert (slot(a), slot(b)) == (0, 1)
+    a.hypercall(abi.LHCALL_CRASH, 0)
+    assert a.dead is not None
+    c = host.launch(mem_mb=1, sharenet=["lan0"], drivers=())
+    assert slot(c) == 0
+
+
+# --- §4.2 serving output ---------------------------------------------------------------------------
+def test_4_2_output_is_dispatched_by_watch_key_0_to_the_console():
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    parts = [b"one ", b"two ", b"three"]
+    sections = []
+    for p in parts:
+        x = g.alloc(len(p))
+        g.memory.write(x, p)
+        sections.append((x, len(p)))
+    dma = new_dma(g, sections)
+    send(g, 0, dma)
+    assert g.console.output == "one two three"
+    assert used_len(g, dma) == 13
+
+
+def test_4_2_unknown_key_warns_pending_dma_and_used_len_stays_0():
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    buf = g.alloc(8)
+    dma = new_dma(g, [(buf, 8)])
+    before = snapshot([g])
+    send(g, 0x2000, dma)                                  # a private key nobody watches
+    assert any("Pending dma" in line for line in g.launcher.log)
+    assert used_len(g, dma) == 0 and g.dead is None and g.console.output == ""
+    assert_unchanged(before, [g])
+
+
+def test_4_2_section_at_or_above_top_stops_the_guest_with_invalid_address():
+    host = lguest.Host()
+    g, other = host.launch(mem_mb=1, drivers=()), host.launch(mem_mb=1, drivers=())
+    dma = new_dma(g, [(g.memory.top, 8)])
+    before = snapshot([g, other])
+    send(g, 0, dma)
+    assert g.dead is not None and "Invalid address" in g.dead
+    assert g.console.output == "" and other.dead is None
+    assert any("Invalid address" in line for line in g.launcher.log)
+    assert_unchanged(before, [g, other], allow=[(g, dma, 4)])
+
+
+def test_4_2_section_ending_exactly_at_top_stops_the_guest():
+    """The Launcher's test is addr + len >= top: a buffer ending at top fails."""
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    top = g.memory.top
+    send(g, 0, new_dma(g, [(top - 16, 16)]))
+    assert g.dead is not None and "Invalid address" in g.dead
+
+
+def test_4_2_section_ending_one_below_top_is_served():
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    top = g.memory.top
+    g.memory.write(top - 17, b"0123456789abcdef")
+    dma = new_dma(g, [(top - 17, 16)])
+    send(g, 0, dma)
+    assert g.dead is None and g.console.output == "0123456789abcdef" and used_len(g, dma) == 16
+
+
+@pytest.mark.parametrize("where", ["at_top", "ends_at_top", "far"])
+def test_4_2_the_dma_struct_itself_is_pointer_checked(where):
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    top = g.memory.top
+    udma = {"at_top": top, "ends_at_top": top - 100, "far": 0xFFFFFF00}[where]
+    if where == "ends_at_top":
+        put_dma(g, udma, [(g.alloc(4), 4)])
+    g.hypercall(abi.LHCALL_SEND_DMA, 0, udma)
+    assert g.dead is not None and "Invalid address" in g.dead
+
+
+def test_4_2_launcher_accepts_a_section_spanning_ram_top():
+    """The Launcher checks only addr < top and addr + len < top (no page test): a section from
+    the end of RAM into the descriptor page is ordinary Launcher memory and is written out."""
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    start = g.memory.ram_size - 10
+    g.memory.write(start, b"0123456789")                  # the descriptor page supplies the rest
+    expect = g.memory.read(start, 20)
+    dma = new_dma(g, [(start, 20)])
+    send(g, 0, dma)
+    assert g.dead is None
+    assert g.console.raw == expect and used_len(g, dma) == 20
+
+
+def test_4_2_launcher_pointer_check_on_input_buffers_stops_the_guest():
+    """A Guest whose bound console buffer points past top: the Launcher's pointer check
+    (dma2iov after GETDMA) stops the Launcher and the Guest; the Host run loop never raises."""
+    host = lguest.Host()
+    g, other = host.launch(mem_mb=1, drivers=()), host.launch(mem_mb=1, drivers=())
+    arr = new_dma(g, [(g.memory.top + 10, 20)])
+    bind(g, 0, arr, 1, 1)
+    g.console.type("hi")
+    before = snapshot([other])
+    host.run()
+    assert g.dead is not None and "Invalid address" in g.dead
+    assert other.dead is None
+    assert_unchanged(before, [other])
+
+
+def test_4_3_console_input_into_an_empty_buffer_reads_0_bytes_and_ends():
+    """§4.3: a read into a zero-length buffer returns 0 bytes; used_len is set to 0, the irq is
+    raised anyway, and console input stops being watched. host.run() must come back."""
+    host = lguest.Host()
+    g = host.launch(mem_mb=1, drivers=())
+    arr = new_dma(g, [])
+    bind(g, 0, arr, 1, 1)
+    mark = host.trace.mark()
+    g.console.type("hi")
+    host.run(max_steps=1000)
+    assert g.dead is None and used_len(g, arr) == 0
+    assert events(host, "irq_raise", since=mark, guest=g)
+
+
+# --- §3.6 get_dma_buffer (LHREQ_GETDMA) ------------------------------------------------------------
+def test_3_6_scans_from_index_0_ignoring_next_dma():
+    host, (a, b) = lan_guests(2)
+    arr, bufs = ring(b, [16, 16, 16])
+    bind(b, slot_key(b, 1), arr, 3, 6)
+    send(a, slot_key(a, 1), new_dma(a, [(a.alloc(4), 4)]))     # entry 0; next_dma 1
+    set_used_len(b, arr, 0)                                      # consumed
+    addr, irq = b.launcher.get_dma_buffer(slot_key(b, 1))
+    assert addr == arr and irq == 6
+
+
+def test_3_6_writes_the_bindings_irq_into_the_chosen_used_len():
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    arr, bufs = ring(g, [16, 16])
+    bind(g, 0, arr, 2, 11)
+    addr = g.host.lhreq_getdma(lg(g), 0)
+    assert addr == arr and used_len(g, arr) == 11 and used_len(g, arr + 100) == 0
+
+
+def test_3_6_reuses_the_last_buffer_when_every_entry_is_full():
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    arr, bufs = ring(g, [16, 16, 16])
+    for i, v in enumerate((5, 6, 7)):
+        set_used_len(g, arr + 100 * i, v)
+    bind(g, 0, arr, 3, 4)
+    addr, irq = g.launcher.get_dma_buffer(0)
+    assert addr == arr + 200 and irq == 4
+    assert [used_len(g, arr + 100 * i) for i in range(3)] == [5, 6, 4]
+    assert g.dead is None
+
+
+def test_3_6_only_this_guests_binding_counts():
+    host, (a, b) = lan_guests(2)
+    arr, bufs = ring(a, [16])
+    bind(a, slot_key(a, 1), arr, 1, 5)
+    before = snapshot([a, b])
+    assert b.launcher.get_dma_buffer(slot_key(b, 1)) is None
+    with pytest.raises(OSError) as exc:
+        host.lhreq_getdma(lg(b), slot_key(b, 1))
+    assert exc.value.errno == errno.ENOENT
+    assert a.dead is None and b.dead is None
+    assert_unchanged(before, [a, b])
+
+
+def test_3_6_nothing_bound_is_enoent():
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    with pytest.raises(OSError) as exc:
+        g.host.lhreq_getdma(lg(g), 0)
+    assert exc.value.errno == errno.ENOENT and g.dead is None
+
+
+def test_3_6_a_count_of_0_hands_out_nothing():
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    arr, bufs = ring(g, [16])
+    bind(g, 0, arr, 0, 3)
+    with pytest.raises(OSError) as exc:
+        g.host.lhreq_getdma(lg(g), 0)
+    assert exc.value.errno == errno.ENOENT and g.dead is None
+
+
+def test_3_6_bad_array_address_kills_the_guest():
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    bad = g.memory.top + PAGE
+    bind(g, 0, bad, 1, 3)
+    assert g.launcher.get_dma_buffer(0) is None
+    assert g.dead is not None and hex(bad) in g.dead
+
+
+def test_3_6_console_input_fills_the_buffer_sets_used_len_and_raises_the_irq():
+    host = lguest.Host()
+    g = host.launch(mem_mb=1, drivers=())
+    arr, (buf,) = ring(g, [16])
+    bind(g, 0, arr, 1, 1)
+    seen = []
+    g.kernel.request_irq(1, lambda irq, dev: seen.append(irq) or 1, 0x80, "console", None)
+    g.console.type("hi!")
+    host.run()
+    assert g.memory.read(buf, 3) == b"hi!" and used_len(g, arr) == 3
+    assert seen == [1]
+
+
+def test_3_6_console_input_overwrites_an_unread_buffer():
+    """The quirk: with every entry full, the Launcher still gets the last one."""
+    host = lguest.Host()
+    g = host.launch(mem_mb=1, drivers=())
+    arr, (buf,) = ring(g, [16])
+    bind(g, 0, arr, 1, 1)
+    g.console.type("abc")
+    host.run()
+    assert used_len(g, arr) == 3                          # the Guest never reads it ...
+    g.console.type("XY")
+    host.run()
+    assert g.memory.read(buf, 3) == b"XYc" and used_len(g, arr) == 2
+
+
+def test_3_6_console_input_with_nothing_bound_warns_and_is_dropped():
+    host = lguest.Host()
+    g = host.launch(mem_mb=1, drivers=())
+    before = snapshot([g])
+    g.console.type("lost")
+    host.run()
+    assert any("no dma buffer" in line for line in g.launcher.log)
+    assert g.dead is None
+    assert_unchanged(before, [g])
+
+
+# --- §1.8 LHREQ_IRQ ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("irq", [32, 100])
+def test_1_8_lhreq_irq_32_or_more_is_einval(irq):
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    with pytest.raises(OSError) as exc:
+        g.host.lhreq_irq(lg(g), irq)
+    assert exc.value.errno == errno.EINVAL and lg(g).irqs_pending == 0

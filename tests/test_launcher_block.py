@@ -1,0 +1,131 @@
+"""--block, the Launcher's side (reference §4.2, §4.5), with the Guest's driver played by hand."""
+import hashlib
+
+import pytest
+
+import lguest
+from lguest import abi
+from lguest.launcher.block import LauncherBlockError
+
+SECTOR = abi.SECTOR_SIZE
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / "disk.img"
+    path.write_bytes(bytes(i % 251 for i in range(64 * SECTOR)))
+    return path
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Disk:
+    """A Guest with one disk, a bound one-entry reply buffer, and the block page mapped."""
+
+    def __init__(self, image, reply_len=4096):
+        self.host = lguest.Host()
+        self.g = self.host.launch(mem_mb=4, block=[image], drivers=())
+        self.page = int(self.g.devices[0]["pfn"]) << abi.PAGE_SHIFT
+        self.buf = self.g.alloc(reply_len, align=4096)
+        self.reply = self.g.dma([(self.buf, reply_len)])
+        assert self.g.kernel.lguest_bind_dma(self.page, self.reply, 1, 1) == 0
+
+    def request(self, type_, sector, nbytes, sections=(), reply_len=None):
+        """As do_read/do_write: the reply buffer is the request's size, unless told otherwise."""
+        lb = self.g.memory.struct_at(self.page, abi.lguest_block_page)
+        lb["type"], lb["sector"], lb["bytes"], lb["result"] = type_, sector, nbytes, 0
+        if type_ == 0 and reply_len != "keep":
+            self.g.memory.struct_at(self.reply, abi.lguest_dma)["len"][0] = reply_len or nbytes
+        self.g.memory.set_u32(self.reply, 0)
+        self.g.kernel.lguest_send_dma(self.page, self.g.dma(sections))
+        return int(lb["result"])
+
+
+def test_4_5_block_device_descriptor_and_num_sectors(image):
+    d = Disk(image)
+    desc = d.g.devices[0]
+    assert (int(desc["type"]), int(desc["features"]), int(desc["num_pages"])) == (
+        abi.LGUEST_DEVICE_T_BLOCK, abi.LGUEST_DEVICE_F_RANDOMNESS, 1)
+    assert int(d.g.memory.struct_at(d.page, abi.lguest_block_page)["num_sectors"]) == 64
+    assert int(d.g.devices[1]["type"]) == abi.LGUEST_DEVICE_T_CONSOLE      # the console still last
+
+
+def test_4_2_read_fills_the_reply_buffer_sets_result_1_and_raises_the_irq(image):
+    d = Disk(image)
+    mark = d.host.trace.mark()
+    assert d.request(0, 3, 1024) == 1
+    assert d.g.memory.read(d.buf, 1024) == image.read_bytes()[3 * SECTOR:3 * SECTOR + 1024]
+    assert d.g.memory.u32(d.reply) == 1024
+    assert [e.irq for e in d.host.trace.filter("irq_raise", since=mark)] == [1]
+
+
+def test_4_2_write_goes_to_the_file_and_the_reply_used_len_is_0(image):
+    d = Disk(image)
+    data = d.g.alloc(1024, align=4096)
+    d.g.memory.write(data, b"W" * 1024)
+    assert d.request(1, 10, 1024, [(data, 512), (data + 512, 512)]) == 1
+    assert image.read_bytes()[10 * SECTOR:12 * SECTOR] == b"W" * 1024
+    assert d.g.memory.u32(d.reply) == 0
+
+
+def test_4_2_a_read_into_more_room_than_bytes_reads_more_and_gives_result_2(image):
+    """The Launcher fills the whole reply buffer; result 1 needs exactly `bytes` moved."""
+    d = Disk(image)
+    assert d.request(0, 0, 1024, reply_len=4096) == 2
+    assert d.g.memory.u32(d.reply) == 4096
+
+
+def test_4_2_short_read_at_the_end_of_the_disk_gives_result_2(image):
+    d = Disk(image)
+    assert d.request(0, 63, 1024) == 2                   # only one sector is left
+    assert d.g.memory.u32(d.reply) == SECTOR
+
+
+def test_4_2_bad_offset_stops_the_guest_and_leaves_the_image_alone(image):
+    before = digest(image)
+    d = Disk(image)
+    d.request(0, 64, 512)
+    assert d.g.dead.startswith("Launcher exited: Bad offset 32768")
+    assert digest(image) == before
+
+
+def test_4_2_write_past_end_stops_the_guest_and_leaves_the_image_alone(image):
+    before = digest(image)
+    d = Disk(image)
+    data = d.g.alloc(1024, align=4096)
+    d.g.memory.write(data, b"X" * 1024)
+    d.request(1, 63, 1024, [(data, 1024)])
+    assert d.g.dead.startswith("Launcher exited: Write past end")
+    assert digest(image) == before
+
+
+def test_4_2_no_reply_buffer_bound_stops_the_guest(image):
+    host = lguest.Host()
+    g = host.launch(mem_mb=4, block=[image], drivers=())
+    page = int(g.devices[0]["pfn"]) << abi.PAGE_SHIFT
+    g.kernel.lguest_send_dma(page, g.dma([]))
+    assert g.dead == "Launcher exited: block: no reply buffer bound to the block page's key"
+
+
+def test_4_2_a_reply_section_straddling_the_top_of_ram_is_filled_across_it(image):
+    d = Disk(image)
+    top_of_ram = d.g.memory.ram_size
+    d.g.memory.struct_at(d.reply, abi.lguest_dma)["addr"][0] = top_of_ram - 100
+    d.g.memory.struct_at(d.reply, abi.lguest_dma)["len"][0] = 200
+    assert d.request(0, 0, 200, reply_len="keep") == 1
+    assert d.g.memory.read(top_of_ram - 100, 200) == image.read_bytes()[:200]
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "no such disk image"), (b"", "non-empty whole number of 512-byte sectors"),
+    (b"x" * 1000, "is 1000 bytes"), ("dir", "is a directory")])
+def test_4_5_unusable_image_is_refused_at_launch_with_a_clear_message(tmp_path, content, words):
+    path = tmp_path / "disk.img"
+    if content == "dir":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(LauncherBlockError, match=words):
+        lguest.Host().launch(mem_mb=4, block=[path])
