@@ -9,11 +9,10 @@ def write_dma(memory, addr: int, sections=(), used_len: int = 0) -> None:
     sections = list(sections)
     if len(sections) > abi.LGUEST_MAX_DMA_SECTIONS:
         raise ValueError(f"an lguest_dma holds at most {abi.LGUEST_MAX_DMA_SECTIONS} sections, got {len(sections)}")
-    dma = memory.struct_at(addr, abi.lguest_dma)
-    dma["used_len"] = used_len
-    dma["addr"][:] = 0
-    dma["len"][:] = 0
-    for i, (section, length) in enumerate(sections):
+    for _, length in sections:
         if not 0 <= length <= 0xFFFF:
             raise ValueError(f"a section length is a u16 (0..65535), got {length}")
-        dma["addr"][i], dma["len"][i] = section, length
+    pad = [0] * (abi.LGUEST_MAX_DMA_SECTIONS - len(sections))
+    addrs = [int(a) & 0xFFFFFFFF for a, _ in sections] + pad
+    lens = [int(n) for _, n in sections] + pad
+    memory.pack(abi.LGUEST_DMA_STRUCT, addr, used_len & 0xFFFFFFFF, *addrs, *lens)

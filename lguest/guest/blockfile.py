@@ -23,14 +23,14 @@ class BlockDevice(io.RawIOBase):
         self.kernel, self.bd, self._writable, self._wait = kernel, bd, writable, wait
         self.size = bd.disk.capacity * SECTOR
         self.pos = 0
-        self.pages = [kernel.kmalloc.alloc(abi.PAGE_SIZE, align=abi.PAGE_SIZE) for _ in range(PAGES)]
+        self.cache = kernel.kmalloc.alloc(PAGES * abi.PAGE_SIZE, align=abi.PAGE_SIZE)   # 16 pages, side by side
+        self.pages = [self.cache + i * abi.PAGE_SIZE for i in range(PAGES)]
         self.requests = 0
 
     def close(self) -> None:
         """Give the page cache back to the kernel (once)."""
         if not self.closed:
-            for page in self.pages:
-                self.kernel.kmalloc.free(page)
+            self.kernel.kmalloc.free(self.cache)
             self.pages = []
         super().close()
 
@@ -90,12 +90,11 @@ class BlockDevice(io.RawIOBase):
     def _request(self, offset: int, nbytes: int, write: bool, data: bytes = b"") -> bytes:
         """One request of ``nbytes`` (whole sectors, at most 64 KiB): queue it, sleep, check it."""
         memory = self.kernel.memory
-        bios = []
-        for i in range(0, nbytes, abi.PAGE_SIZE):
-            page, n = self.pages[i // abi.PAGE_SIZE], min(abi.PAGE_SIZE, nbytes - i)
-            if write:
-                memory.write(page, data[i:i + n])
-            bios.append(Bio(offset // SECTOR + i // SECTOR, [BioVec(page, 0, n)]))
+        if write:
+            memory.write(self.cache, data)               # the pages are side by side: one copy
+        bios = [Bio(offset // SECTOR + i // SECTOR, [BioVec(self.pages[i // abi.PAGE_SIZE], 0,
+                                                            min(abi.PAGE_SIZE, nbytes - i))])
+                for i in range(0, nbytes, abi.PAGE_SIZE)]
         req = Request(self.bd.disk, offset // SECTOR, write, bios)
         self.requests += 1
         self.bd.disk.queue.submit(req)
@@ -104,5 +103,4 @@ class BlockDevice(io.RawIOBase):
             raise OSError(errno.EIO, f"{self.bd.disk.disk_name}: I/O error at sector {offset // SECTOR}")
         if write:
             return b""
-        return b"".join(memory.read(self.pages[i // abi.PAGE_SIZE], min(abi.PAGE_SIZE, nbytes - i))
-                        for i in range(0, nbytes, abi.PAGE_SIZE))
+        return memory.read(self.cache, nbytes)

@@ -14,6 +14,17 @@ import os
 from .. import abi
 
 
+def merge_adjacent(iov):
+    """Sections that follow one another in memory, as one: readv fills them just the same."""
+    merged: list[list[int]] = []
+    for addr, length in iov:
+        if merged and merged[-1][0] + merged[-1][1] == addr:
+            merged[-1][1] += length
+        else:
+            merged.append([addr, length])
+    return merged
+
+
 class LauncherBlockError(ValueError):
     """A disk image the Launcher cannot use; says what is wrong and what is allowed."""
 
@@ -90,7 +101,7 @@ class BlockFile:
         The Launcher checked each section against ``top`` only, so one may straddle RAM
         and the descriptor page: it becomes two views, as it was one run of the
         Launcher's own address space."""
-        return [view for addr, length in iov for view in self.launcher.memory.views(addr, length)]
+        return [view for addr, length in merge_adjacent(iov) for view in self.launcher.memory.views(addr, length)]
 
     def close(self) -> None:
         if self.fd is not None:
