@@ -1,7 +1,7 @@
 # The lguest Drivers, executable: set up, build, test and run the book.
 #
 #   make book      venv + vendored assets, then build the book (prints where it is)
-#   make test      the same set-up plus chromium, then every test (build -W, pytest, nbval)
+#   make test      the same set-up plus chromium and tshark, then every test (build -W, pytest, nbval)
 #   make lab       JupyterLab on book/
 #   make outputs   re-execute the chapters in place, storing their outputs
 #   make bench     the benchmarks (one JSON line per figure)
@@ -32,6 +32,7 @@ MATHJAX_TGZ := $(CACHE)/mathjax-$(MATHJAX_VERSION).tgz
 VENDORED := $(VENDOR)/VERSIONS.txt
 
 CHROMIUM := /usr/bin/chromium
+TSHARK := /usr/bin/tshark
 HTML := _build/html
 TIMINGS := _build/timings.txt
 LAB_PORT ?= 8888
@@ -58,7 +59,20 @@ echo "==> [time] $(1): $${secs}s"
 mkdir -p _build && echo "$(1): $${secs}s" >> $(TIMINGS)
 endef
 
-.PHONY: help book test lab outputs bench clean distclean setup vendor chromium npm
+# $(call apt_package,NAME,PROGRAM): apt-get install NAME unless PROGRAM is already there.
+define apt_package
+if [ -x $(2) ]; then
+  echo "==> $(1): $(2) present"
+else
+  t0=$$(date +%s.%N)
+  echo "==> $(1): apt-get install -y $(1)"
+  $(SUDO) apt-get update -q
+  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1)
+  $(call took,$(1))
+fi
+endef
+
+.PHONY: help book test lab outputs bench clean distclean setup vendor chromium tshark npm
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -81,13 +95,7 @@ $(INSTALLED): requirements.txt pyproject.toml
 # Vendored assets: @jupyter-widgets/html-manager (widgets) and MathJax (math), served locally
 
 npm:
-	@if ! command -v npm >/dev/null; then
-	  t0=$$(date +%s.%N)
-	  echo "==> npm missing: apt-get install -y npm"
-	  $(SUDO) apt-get update -q
-	  $(SUDO) apt-get install -y -q npm
-	  $(call took,npm)
-	fi
+	@$(call apt_package,npm,$$(command -v npm || echo /usr/bin/npm))
 
 $(HTML_MANAGER_TGZ) $(MATHJAX_TGZ) &: | npm
 	@t0=$$(date +%s.%N)
@@ -126,18 +134,14 @@ vendor: $(VENDORED)
 setup: $(INSTALLED) $(VENDORED)
 
 # ---------------------------------------------------------------------------------------------
-# Chromium for the browser test (Debian's package; Playwright never downloads a browser here)
+# Debian packages the tests need: chromium for the browser tests (Playwright never downloads a
+# browser here) and tshark, which decodes the pcap captures of the network tests.
 
 chromium:
-	@if [ -x $(CHROMIUM) ]; then
-	  echo "==> chromium: $(CHROMIUM) present"
-	else
-	  t0=$$(date +%s.%N)
-	  echo "==> chromium: apt-get install -y chromium"
-	  $(SUDO) apt-get update -q
-	  $(SUDO) apt-get install -y -q chromium
-	  $(call took,chromium)
-	fi
+	@$(call apt_package,chromium,$(CHROMIUM))
+
+tshark:
+	@$(call apt_package,tshark,$(TSHARK))
 
 # ---------------------------------------------------------------------------------------------
 # The book
@@ -155,7 +159,7 @@ book: setup
 test:
 	@rm -f $(TIMINGS)
 	t_all=$$(date +%s.%N)
-	$(MAKE) --no-print-directory chromium book
+	$(MAKE) --no-print-directory chromium tshark book
 	t0=$$(date +%s.%N)
 	echo "==> test: pytest --nbval --nbval-current-env tests book"
 	rc=0

@@ -17,21 +17,27 @@ from .structs import write_dma
 MAX_MEM_MB = 1024        # the 2007 Launcher was linked high, which left well over a GiB
 
 
-def boot_guest(host, mem_mb=16, block=(), sharenet=(), tunnet=None, drivers=DRIVERS, boot=True) -> "Guest":
+def boot_guest(host, mem_mb=16, block=(), sharenet=(), tunnet=None, drivers=DRIVERS, boot=True,
+               o_direct=False) -> "Guest":
     """What ``lguest [--sharenet=NAME]... [--block=FILE]... MEM_MB`` did, then the kernel's boot."""
     if isinstance(mem_mb, bool) or not isinstance(mem_mb, int) or not 1 <= mem_mb <= MAX_MEM_MB:
         raise ValueError(f"mem_mb must be a whole number of MiB, 1..{MAX_MEM_MB}, got {mem_mb!r}")
     for option, value in (("block", block), ("sharenet", sharenet)):
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise TypeError(f"{option} takes a list, e.g. {option}=[{value!r}], got {value!r}")
-    launcher = Launcher(host, mem_mb, sharenet=list(sharenet), block=list(block), tunnet=tunnet)
+    launcher = Launcher(host, mem_mb, sharenet=list(sharenet), block=list(block), tunnet=tunnet, o_direct=o_direct)
     lg = launcher.lg
     kernel = GuestKernel(lg.id, launcher.memory, lambda *args: host.hypercall(lg, *args), drivers=drivers)
+    kernel.trace_sink = lambda kind, **fields: host.emit(lg, kind, by="guest", **fields)   # wmb, used_len = 0
     lg.guest = kernel
     guest = Guest(host, launcher, kernel)
     kernel.sleep_until = guest._sleep_until
     if boot:
         kernel.boot()
+        if launcher.tunnet is not None and kernel.net is not None:
+            # The init script of a tunnet Guest: its address on the Host's /24.
+            tun = launcher.tunnet
+            kernel.shell.run(f"ifconfig eth{len(sharenet)} {tun.guest_ip}/{tun.prefixlen}")
     host.guests.append(guest)
     return guest
 

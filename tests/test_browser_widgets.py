@@ -33,11 +33,14 @@ WIDGET_PAGES = {"book/d010_devices", "book/d200_io"}    # issue 3: "The D:010 an
 CAPTION = re.compile(r"^(\d+)/(\d+): ")
 
 VIEWS_JS = """
-async () => {
-  // the widget manager renders after load: give it a moment (no kernel is involved)
-  const scripts = Array.from(document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]'));
-  for (let i = 0; i < 100; i++) {
-    if (scripts.every(s => s.parentElement.querySelector('.widget-subarea > *'))) break;
+async (expected) => {
+  // the widget manager renders after load: give it a moment (no kernel is involved); on a busy
+  // machine the page may still be assembling its outputs, so wait for every view to be there too
+  const find = () => Array.from(document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]'));
+  let scripts = find();
+  for (let i = 0; i < 200; i++) {
+    scripts = find();
+    if (scripts.length >= expected && scripts.every(s => s.parentElement.querySelector('.widget-subarea > *'))) break;
     await new Promise(ok => setTimeout(ok, 100));
   }
   const box = e => { const r = e.getBoundingClientRect(); return {w: r.width, h: r.height}; };
@@ -74,14 +77,14 @@ def page_html(built_html: Path, docname: str) -> Path:
 def test_widget_views_render(docname: str, browser_context, server, built_html: Path):
     html_file = page_html(built_html, docname)
     source = html_file.read_text(encoding="utf-8")
+    n_scripts = source.count('type="application/vnd.jupyter.widget-view+json"')
     page, log = open_page(browser_context, f"{server}/{docname}.html")
     try:
-        found = page.evaluate(VIEWS_JS)
+        found = page.evaluate(VIEWS_JS, n_scripts)
     finally:
         page.close()
 
     problems = []
-    n_scripts = source.count('type="application/vnd.jupyter.widget-view+json"')
     if docname in WIDGET_PAGES:
         if not (n_scripts or found["snapshots"]):
             problems.append("no widget view and no view snapshot: the chapter should use the views")

@@ -183,3 +183,56 @@ def test_integrity_random_workload_matches_a_bytearray_model(tmp_path):
             f.write(data)
             model[off:off + n] = data
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(model).digest()
+
+
+# --- the D:440 exercise: N requests in flight -----------------------------------------------
+
+def test_d440_exercise_n_in_flight_one_interrupt_ends_them_all(tmp_path):
+    path = tmp_path / "big.img"
+    data = make_image(path, sectors=1024)
+    guest = lguest.Host().launch(mem_mb=16, block=[path])
+    guest.kernel.block.max_in_flight = 4
+    bd = guest.kernel.block.disk("lgba")
+    f = guest.open("/dev/lgba", "rb", buffering=0)
+    irqs, stops = guest.kernel.irq_counts[bd.irq], bd.disk.queue.stops
+    assert f.read(4 * 65536) == data[:4 * 65536]
+    assert f.requests == 4
+    assert guest.kernel.irq_counts[bd.irq] - irqs == 1 and bd.disk.queue.stops - stops == 1
+    assert bd.req is None and not bd.disk.queue.queue
+
+
+def test_d440_exercise_in_flight_requests_share_the_one_result(disk):
+    """The page has one ``result``: a short read followed by a good one is reported good."""
+    host, guest, path, data = disk
+    guest.kernel.block.max_in_flight = 2
+    bd = guest.kernel.block.disk("lgba")
+    last = bd.disk.capacity - 1
+    pages = [guest.alloc(4096, 4096) for _ in range(2)]
+    short = Request(bd.disk, last, False, [Bio(last, [BioVec(pages[0], 0, 2 * SECTOR)])])   # runs off the end
+    good = Request(bd.disk, 0, False, [Bio(0, [BioVec(pages[1], 0, SECTOR)])])
+    for req in (short, good):
+        bd.disk.queue.submit(req)
+    assert bd.inflight == [short, good] and bd.disk.queue.stopped
+    host.run()
+    assert [e.fields["result"] for e in host.trace.filter("block_io")][-2:] == [2, 1]
+    assert short.uptodate is True and good.uptodate is True     # the 2 was overwritten by the 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_d440_exercise_max_in_flight_must_be_a_whole_number_at_least_1(bad):
+    block = lguest.Host().launch(mem_mb=4).kernel.block
+    with pytest.raises(ValueError, match="at least 1"):
+        block.max_in_flight = bad
+    assert block.max_in_flight == 1
+
+
+def test_end_that_request_first_keeps_hard_nr_sectors_as_linux_does(disk):
+    from lguest.guest.linux.blkdev import end_that_request_first
+    host, guest, path, data = disk
+    bd = guest.kernel.block.disk("lgba")
+    req = Request(bd.disk, 8, False, [Bio(8 + 2 * i, [BioVec(4096 * i, 0, 1024)]) for i in range(3)])
+    assert (req.hard_nr_sectors, [b.bi_size for b in req.bios]) == (6, [1024] * 3)
+    assert end_that_request_first(req, True, 3) is True          # 1.5 bios' worth ends only the first
+    assert (req.sector, req.hard_nr_sectors, len(req.bios), req.bios_completed) == (10, 4, 2, 1)
+    assert end_that_request_first(req, False, 4) is False
+    assert (req.sector, req.hard_nr_sectors, req.errors) == (14, 0, 2)

@@ -174,25 +174,25 @@ def used(gauge_titles: list[str], value: int, capacity: int) -> int:
     return sum(t.endswith(f"used_len {value} of {capacity}") for t in gauge_titles)
 
 
-def kernel_state(server) -> str | None:
+def kernel_state(server, notebook: str = NOTEBOOK) -> str | None:
     """The execution_state of the notebook's kernel, as the server reports it (None: no kernel)."""
     url = f"{server['base']}/api/sessions?token={server['token']}"
     with urllib.request.urlopen(url, timeout=5) as r:
         sessions = json.load(r)
     for s in sessions:
-        if s.get("path", "").endswith(NOTEBOOK) and s.get("kernel"):
+        if s.get("path", "").endswith(notebook) and s.get("kernel"):
             return s["kernel"].get("execution_state")
     return None
 
 
-def wait_kernel(page, server, timeout_s: float = 30) -> None:
+def wait_kernel(page, server, timeout_s: float = 30, notebook: str = NOTEBOOK) -> None:
     """Until the notebook has a kernel and it is idle."""
     deadline = time.monotonic() + timeout_s
-    while kernel_state(server) != "idle":
+    while kernel_state(server, notebook) != "idle":
         if time.monotonic() > deadline:
             page.screenshot(path=str(screenshot_path("lab_no_kernel.png")))
             pytest.fail(f"the notebook's kernel is not idle after {timeout_s} s (state "
-                        f"{kernel_state(server)!r}); see _build/screenshots/lab_no_kernel.png", pytrace=False)
+                        f"{kernel_state(server, notebook)!r}); see _build/screenshots/lab_no_kernel.png", pytrace=False)
         time.sleep(0.25)
 
 
@@ -235,26 +235,45 @@ def shot(page, locator, name: str) -> None:
     page.screenshot(path=str(screenshot_path(f"lab_{name}.png")))
 
 
+def open_and_run_all(page, server, notebook: str) -> list[str]:
+    """Open a notebook, clear its stored outputs, Run All Cells, wait; return the prompts left unrun."""
+    page.goto(f"{server['base']}/lab/tree/{notebook}?token={server['token']}")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=30_000)
+    select_kernel(page)
+    wait_kernel(page, server, notebook=notebook)
+    # clear the stored outputs first, so that every prompt left numbered after Run All ran now
+    page.get_by_role("menuitem", name="Edit", exact=True).click()
+    page.get_by_role("menuitem", name="Clear Outputs of All Cells", exact=True).click()
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    page.wait_for_timeout(500)
+    wait_idle(page)
+    wait_kernel(page, server, notebook=notebook)
+    # every code cell ran (a cell tagged raises-exception must not stop Run All)
+    return page.evaluate("""() => Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputPrompt'))
+                             .map(p => p.textContent.trim()).filter(t => !/^\\[\\d+\\]:$/.test(t))""")
+
+
+VISIBLE_FRAME_JS = """() => (Array.from(document.querySelectorAll('.lguest-player .lguest-frame'))
+                               .filter(f => f.checkVisibility()).map(f => f.querySelector('p').textContent)[0] || '')"""
+
+
+def visible_frame(page) -> str:
+    """The caption of the frame the (first) TracePlayer shows: 'N/total: event'."""
+    return page.evaluate(VISIBLE_FRAME_JS)
+
+
+def error_outputs(page) -> list[str]:
+    return page.evaluate("""() => Array.from(document.querySelectorAll('.jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]'))
+                              .map(e => e.textContent.slice(0, 200))""")
+
+
 @pytest.fixture(scope="module")
 def lab_page(lab_server):
     with chromium_context(viewport=(1400, 1000)) as context:
         page = context.new_page()
         log = watch_page(page)
-        page.goto(f"{lab_server['base']}/lab/tree/{NOTEBOOK}?token={lab_server['token']}")
-        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=30_000)
-        select_kernel(page)
-        wait_kernel(page, lab_server)
-        # clear the stored outputs first, so that every prompt left numbered after Run All ran now
-        page.get_by_role("menuitem", name="Edit", exact=True).click()
-        page.get_by_role("menuitem", name="Clear Outputs of All Cells", exact=True).click()
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-        page.wait_for_timeout(500)
-        wait_idle(page)
-        wait_kernel(page, lab_server)
-        # every code cell ran (a cell tagged raises-exception must not stop Run All)
-        unrun = page.evaluate("""() => Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputPrompt'))
-                                  .map(p => p.textContent.trim()).filter(t => !/^\\[\\d+\\]:$/.test(t))""")
+        unrun = open_and_run_all(page, lab_server, NOTEBOOK)
         errors = page.evaluate("""() => Array.from(document.querySelectorAll(
                                   '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
                                   .map(e => e.textContent.slice(0, 300))""")
@@ -262,15 +281,13 @@ def lab_page(lab_server):
         button.wait_for(timeout=10_000)
         shot(page, button, "before")
         yield {"page": page, "log": log, "button": button, "unrun": unrun, "errors": errors,
-               "server": lab_server}
+               "server": lab_server, "context": context}
         page.close()
 
 
 def test_run_all_runs_every_cell(lab_page):
     assert not lab_page["unrun"], f"cells that did not run under Run All Cells: {lab_page['unrun']}"
-    page = lab_page["page"]
-    tracebacks = page.evaluate("""() => Array.from(document.querySelectorAll('.jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]'))
-                                  .map(e => e.textContent.slice(0, 200))""")
+    tracebacks = error_outputs(lab_page["page"])
     # only the one intended error (the cell tagged raises-exception)
     assert len(tracebacks) <= 1, f"unexpected errors after Run All: {tracebacks}"
 
@@ -313,3 +330,26 @@ def test_new_cells_update_them_live(lab_page):
 def test_lab_made_no_off_host_requests(lab_page):
     log = lab_page["log"]
     assert not log.off_host, f"JupyterLab's page asked for off-host URLs (aborted): {log.off_host}"
+
+
+def test_d500_network_chapter_runs_in_lab_and_its_player_plays(lab_server, lab_page):
+    """The network chapter under Run All: every cell runs, no error, and the TracePlayer of one
+    echo steps its frames in the live page (after the D:200 tests, which share the server)."""
+    page = lab_page["context"].new_page()             # one browser per module: the D:200 page's
+    try:
+        log = watch_page(page)
+        unrun = open_and_run_all(page, lab_server, "d500_net.ipynb")
+        assert not unrun, f"cells that did not run under Run All Cells: {unrun}"
+        assert not error_outputs(page), error_outputs(page)
+        player = page.locator(".lguest-player").first
+        player.wait_for(timeout=10_000)
+        before = visible_frame(page)
+        player.locator(".noUi-handle").focus()
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(f"() => ({VISIBLE_FRAME_JS})() !== {json.dumps(before)}", timeout=5_000)
+        shot(page, player, "d500_player")
+        assert before.startswith("1/") and visible_frame(page).startswith("3/"), (before, visible_frame(page))
+        assert not log.off_host, log.off_host
+    finally:
+        page.close()

@@ -1,5 +1,6 @@
 """--block, the Launcher's side (reference §4.2, §4.5), with the Guest's driver played by hand."""
 import hashlib
+import os
 
 import pytest
 
@@ -24,9 +25,9 @@ def digest(path):
 class Disk:
     """A Guest with one disk, a bound one-entry reply buffer, and the block page mapped."""
 
-    def __init__(self, image, reply_len=4096):
+    def __init__(self, image, reply_len=4096, o_direct=False):
         self.host = lguest.Host()
-        self.g = self.host.launch(mem_mb=4, block=[image], drivers=())
+        self.g = self.host.launch(mem_mb=4, block=[image], drivers=(), o_direct=o_direct)
         self.page = int(self.g.devices[0]["pfn"]) << abi.PAGE_SHIFT
         self.buf = self.g.alloc(reply_len, align=4096)
         self.reply = self.g.dma([(self.buf, reply_len)])
@@ -129,3 +130,52 @@ def test_4_5_unusable_image_is_refused_at_launch_with_a_clear_message(tmp_path, 
         path.write_bytes(content)
     with pytest.raises(LauncherBlockError, match=words):
         lguest.Host().launch(mem_mb=4, block=[path])
+
+
+# --- O_DIRECT, as the 2007 Launcher opened every image ------------------------------------
+
+def _o_direct_or_skip(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    except OSError:
+        pytest.skip("this file system does not support O_DIRECT")
+    os.close(fd)
+
+
+def test_4_5_o_direct_image_reads_and_writes_through_the_driver(tmp_path):
+    path = tmp_path / "direct.img"
+    data = bytes(range(256)) * 256                      # 64 KiB
+    path.write_bytes(data)
+    _o_direct_or_skip(path)
+    guest = lguest.Host().launch(mem_mb=16, block=[path], o_direct=True)
+    f = guest.open("/dev/lgba", "r+b", buffering=0)
+    assert f.read(65536) == data
+    f.seek(4096)
+    f.write(b"\xaa" * 8192)
+    assert path.read_bytes() == data[:4096] + b"\xaa" * 8192 + data[12288:]
+
+
+def test_4_5_o_direct_opens_the_image_with_the_flag(image):
+    import fcntl
+    _o_direct_or_skip(image)
+    for direct in (False, True):
+        d = Disk(image, o_direct=direct)
+        fd = d.g.launcher.disks[0].fd
+        assert bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT) is direct
+
+
+def test_4_5_o_direct_part_sector_write_gets_result_2_and_the_image_is_unchanged(image):
+    """A Guest that asks for part of a sector: the kernel refuses (EINVAL) and result is 2."""
+    _o_direct_or_skip(image)
+    before = digest(image)
+    d = Disk(image, o_direct=True)
+    data = d.g.alloc(4096, align=4096)
+    d.g.memory.write(data, b"W" * 4096)
+    assert d.request(1, 2, 100, [(data, 100)]) == 2
+    assert digest(image) == before and d.g.dead is None
+    assert any("pwritev of 100 bytes at 1024" in line for line in d.g.launcher.log)
+
+
+def test_4_5_guest_ram_is_page_aligned_so_the_kernel_copies_fast(tmp_path):
+    guest = lguest.Host().launch(mem_mb=4, drivers=())
+    assert guest.memory.ram.buf.ctypes.data % 4096 == 0

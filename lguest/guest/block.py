@@ -7,7 +7,7 @@ One instance per Guest kernel holds what the C file keeps in static variables.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import abi
 from ..structs import write_dma
@@ -42,7 +42,12 @@ class Blockdev:
     phys_addr: int                          # the device page: also the DMA key
     lb_page: object                         # the mapped lguest_block_page
     dma: int                                # the one bound reply lguest_dma
-    req: Request | None = None              # the one request in flight
+    inflight: list[Request] = field(default_factory=list)   # C has one: bd->req
+
+    @property
+    def req(self) -> Request | None:
+        """``bd->req``: the request in flight (the oldest, if the exercise allows more)."""
+        return self.inflight[0] if self.inflight else None
 
 
 class LguestBlk:
@@ -52,8 +57,20 @@ class LguestBlk:
         self.next_major = 254
         self.disks: list[Blockdev] = []
         self.end_entire = True                # False: the old end_request() (see D:495)
+        self._max_in_flight = 1               # the exercise of D:440: more than the protocol allows
         self.stack_dma = None                 # do_write's / do_read's local lguest_dma (first probe)
         self.lguestblk_drv = LguestDriver("lguestblk", abi.LGUEST_DEVICE_T_BLOCK, self.lguestblk_probe)
+
+    @property
+    def max_in_flight(self) -> int:
+        """How many requests a disk may have in flight: 1, as in 2007, unless the exercise says more."""
+        return self._max_in_flight
+
+    @max_in_flight.setter
+    def max_in_flight(self, n: int) -> None:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"max_in_flight is a whole number of requests, at least 1; got {n!r}")
+        self._max_in_flight = n
 
     # --- D:495 ----------------------------------------------------------------------------
     def end_entire_request(self, req: Request, uptodate: bool) -> None:
@@ -65,19 +82,24 @@ class LguestBlk:
 
     # --- D:490 ----------------------------------------------------------------------------
     def lgb_irq(self, irq: int, bd: Blockdev) -> int:
-        """D:490: a read or write finished: end the request, free the reply, restart the queue."""
-        if bd.req is None:
+        """D:490: a read or write finished: end the request, free the reply, restart the queue.
+
+        With the exercise's N in flight, one interrupt ends them all, and all share the one
+        ``result`` the page has room for: the last request's (see the D:440 exercise)."""
+        if not bd.inflight:
             self.kernel.pr_debug("No work!")
             return IRQ_NONE
-        if not bd.lb_page["result"]:
+        result = int(bd.lb_page["result"])
+        if not result:
             self.kernel.pr_debug("No result!")
             return IRQ_NONE
-        ok = int(bd.lb_page["result"]) == 1
-        if self.end_entire:
-            self.end_entire_request(bd.req, ok)
-        else:
-            end_request(bd.req, ok)           # the 2007 original: only the first bio
-        bd.req = None
+        ok = result == 1
+        inflight, bd.inflight = bd.inflight, []
+        for req in inflight:
+            if self.end_entire:
+                self.end_entire_request(req, ok)
+            else:
+                end_request(req, ok)          # the 2007 original: only the first bio
         self.kernel.memory.set_u32(bd.dma, 0)             # the reply buffer is free again
         bd.disk.queue.blk_start_queue()
         return IRQ_HANDLED
@@ -102,7 +124,7 @@ class LguestBlk:
         bd.lb_page["type"] = type_
         bd.lb_page["sector"] = req.sector
         bd.lb_page["result"] = 0
-        bd.req = req
+        bd.inflight.append(req)
         bd.lb_page["bytes"] = self.req_to_dma(req, dma)
 
     # --- D:450 ----------------------------------------------------------------------------
@@ -121,13 +143,22 @@ class LguestBlk:
 
     # --- D:440 ----------------------------------------------------------------------------
     def do_lgb_request(self, q: RequestQueue) -> None:
-        """D:440: take requests until one is in flight, then stop the queue."""
+        """D:440: take requests until one is in flight, then stop the queue.
+
+        ``max_in_flight`` > 1 is the chapter's exercise, not 2007 code. Requests in flight
+        stay at the head of the queue, as the one does in C; the next to send is the first
+        behind them, and the queue stops only when N are in flight. It works here only
+        because this Launcher serves a request inside its SEND_DMA, so the one block page
+        and reply DMA are free again by the time the next request is written into them."""
         while True:
-            req = q.elv_next_request()
-            if req is None:
+            head = q.elv_next_request()
+            if head is None:
                 return
-            bd = req.rq_disk.private_data
-            if bd.req is not None:                        # only one at a time
+            bd = head.rq_disk.private_data
+            if len(bd.inflight) >= self.max_in_flight:   # C: if (bd->req) return;
+                return
+            req = q.request_behind(len(bd.inflight))     # with one in flight at most: the head
+            if req is None:
                 return
             if not blk_fs_request(req):
                 self.kernel.pr_debug("Got non-command")
@@ -138,8 +169,9 @@ class LguestBlk:
                 self.do_write(bd, req)
             else:
                 self.do_read(bd, req)
-            q.blk_stop_queue()
-            return
+            if len(bd.inflight) == self.max_in_flight:
+                q.blk_stop_queue()
+                return
 
     # --- D:425 ----------------------------------------------------------------------------
     def lguestblk_probe(self, lgdev) -> int:

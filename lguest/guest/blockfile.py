@@ -1,8 +1,9 @@
 """/dev/lgbX as a Python file: reads and writes that go through the queue and the driver.
 
 Each read or write is cut into requests of at most 16 pages (the queue's limit), made of
-one bio per page in a small page cache of the Guest's own memory. The caller sleeps until
-the driver's interrupt ends the request, which here means letting the Host run.
+one bio per page in a small page cache of the Guest's own memory. The file submits as many
+requests as the driver may have in flight (one, unless the D:440 exercise allows more), then
+sleeps until the driver's interrupt ends them, which here means letting the Host run.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .linux.blkdev import Bio, BioVec, Request
 
 SECTOR = abi.SECTOR_SIZE
 PAGES = abi.LGUEST_MAX_DMA_SECTIONS          # one request: at most 16 pages = 64 KiB
+REQUEST = PAGES * abi.PAGE_SIZE
 
 
 class BlockDevice(io.RawIOBase):
@@ -23,15 +25,14 @@ class BlockDevice(io.RawIOBase):
         self.kernel, self.bd, self._writable, self._wait = kernel, bd, writable, wait
         self.size = bd.disk.capacity * SECTOR
         self.pos = 0
-        self.cache = kernel.kmalloc.alloc(PAGES * abi.PAGE_SIZE, align=abi.PAGE_SIZE)   # 16 pages, side by side
-        self.pages = [self.cache + i * abi.PAGE_SIZE for i in range(PAGES)]
+        self.batch = kernel.block.max_in_flight          # requests submitted before sleeping
+        self.cache = kernel.kmalloc.alloc(self.batch * REQUEST, align=abi.PAGE_SIZE)   # pages side by side
         self.requests = 0
 
     def close(self) -> None:
         """Give the page cache back to the kernel (once)."""
         if not self.closed:
             self.kernel.kmalloc.free(self.cache)
-            self.pages = []
         super().close()
 
     def readable(self) -> bool:
@@ -73,34 +74,40 @@ class BlockDevice(io.RawIOBase):
         merged = bytearray(self._sectors(first, end)) if (first != self.pos or end != self.pos + len(data)) \
             else bytearray(end - first)                  # partial sectors: read, modify, write
         merged[self.pos - first:self.pos - first + len(data)] = data
-        for start in range(0, len(merged), PAGES * abi.PAGE_SIZE):
-            chunk = merged[start:start + PAGES * abi.PAGE_SIZE]
-            self._request(first + start, len(chunk), write=True, data=chunk)
+        self._transfer(first, len(merged), write=True, data=merged)
         self.pos += len(data)
         return len(data)
 
     def _sectors(self, start: int, end: int) -> bytes:
-        """Whole sectors covering [start, end), read in requests of at most 16 pages."""
+        """Whole sectors covering [start, end)."""
         end = -(-end // SECTOR) * SECTOR
-        parts = []
-        for off in range(start, end, PAGES * abi.PAGE_SIZE):
-            parts.append(self._request(off, min(PAGES * abi.PAGE_SIZE, end - off), write=False))
+        return self._transfer(start, end - start, write=False)
+
+    def _transfer(self, offset: int, nbytes: int, write: bool, data=b"") -> bytes:
+        """Move whole sectors in requests of at most 64 KiB, ``batch`` requests per sleep."""
+        memory, parts = self.kernel.memory, []
+        for group in range(0, nbytes, self.batch * REQUEST):
+            size = min(self.batch * REQUEST, nbytes - group)
+            if write:
+                memory.write(self.cache, memoryview(data)[group:group + size])   # pages side by side: one copy
+            starts = range(0, size, REQUEST)
+            reqs = [self._submit(offset + group + done, min(REQUEST, size - done), write, self.cache + done)
+                    for done in starts]
+            self._wait(lambda: all(req.ended for req in reqs))
+            for done, req in zip(starts, reqs):
+                if not req.uptodate:
+                    raise OSError(errno.EIO, f"{self.bd.disk.disk_name}: I/O error at sector "
+                                             f"{(offset + group + done) // SECTOR}")
+            if not write:
+                parts.append(memory.read(self.cache, size))
         return b"".join(parts)
 
-    def _request(self, offset: int, nbytes: int, write: bool, data: bytes = b"") -> bytes:
-        """One request of ``nbytes`` (whole sectors, at most 64 KiB): queue it, sleep, check it."""
-        memory = self.kernel.memory
-        if write:
-            memory.write(self.cache, data)               # the pages are side by side: one copy
-        bios = [Bio(offset // SECTOR + i // SECTOR, [BioVec(self.pages[i // abi.PAGE_SIZE], 0,
-                                                            min(abi.PAGE_SIZE, nbytes - i))])
+    def _submit(self, offset: int, nbytes: int, write: bool, cache: int) -> Request:
+        """Queue one request of ``nbytes`` (whole sectors) at ``cache``: one bio per page."""
+        sector = offset // SECTOR
+        bios = [Bio(sector + i // SECTOR, [BioVec(cache + i, 0, min(abi.PAGE_SIZE, nbytes - i))])
                 for i in range(0, nbytes, abi.PAGE_SIZE)]
-        req = Request(self.bd.disk, offset // SECTOR, write, bios)
+        req = Request(self.bd.disk, sector, write, bios)
         self.requests += 1
         self.bd.disk.queue.submit(req)
-        self._wait(lambda: req.ended)
-        if not req.uptodate:
-            raise OSError(errno.EIO, f"{self.bd.disk.disk_name}: I/O error at sector {offset // SECTOR}")
-        if write:
-            return b""
-        return memory.read(self.cache, nbytes)
+        return req

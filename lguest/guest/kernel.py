@@ -6,6 +6,7 @@ would give them; the model has no virtual memory, so a pointer *is* its physical
 """
 from __future__ import annotations
 
+import collections
 import errno
 import io
 from dataclasses import dataclass
@@ -16,13 +17,15 @@ from .block import LguestBlk
 from .blockfile import BlockDevice
 from .bus import LguestBus
 from .console import HvcLguest
+from .inet import Inet
 from .kmalloc import Allocator, heap_start
 from .linux.hvc import Hvc
 from .linux.interrupt import IRQ_HANDLED, IRQ_NONE, IRQF_SAMPLE_RANDOM, IRQF_SHARED  # noqa: F401 (drivers and chapters import them from here)
 from .linux.tty import Tty
+from .net import LguestNet
 from .shell import PROMPT, Shell
 
-DRIVERS = ("console", "block")   # the drivers this model can build into a Guest kernel
+DRIVERS = ("console", "block", "net")   # the drivers this model can build into a Guest kernel
 
 
 @dataclass
@@ -60,6 +63,10 @@ class GuestKernel:
         self.shell = Shell(self)
         self.console = HvcLguest(self) if "console" in drivers else None
         self.block = LguestBlk(self) if "block" in drivers else None
+        self.net = LguestNet(self) if "net" in drivers else None
+        self.inet = Inet(self)                            # the IPv4 stack: interfaces, addresses, ARP
+        self.events = collections.deque(maxlen=4096)     # Guest-side steps no hypercall shows (wmb, used_len)
+        self.trace_sink = None                            # if set, emit() also calls it (the machine: host.trace)
         self.debug: list[str] = []                        # pr_debug(): compiled out, but kept here
         self.sleep_until = None                           # how a process waits for an irq: set by the machine
 
@@ -76,8 +83,11 @@ class GuestKernel:
             self.console.hvc_lguest_init()                # plain initcalls: drivers after devices
         if self.block is not None:
             self.block.lguestblk_init()
+        if self.net is not None:                          # after block, as in the link order
+            self.net.lguestnet_init()
         self.printk(f"lguest: {len(self.bus.devices)} device(s), "
                     f"{sum(d.driver is not None for d in self.bus.devices)} with a driver")
+        self.inet.init_scripts()                          # "ifconfig ethN ADDR up" for each interface
         if self.tty is not None:
             self.tty.write(PROMPT.encode())               # init starts a shell on the console
 
@@ -99,6 +109,12 @@ class GuestKernel:
 
     def pr_debug(self, line: str) -> None:
         self.debug.append(line)
+
+    def emit(self, kind: str, **fields) -> None:
+        """Record a Guest-side step that no hypercall shows (a barrier, a used_len the Guest wrote)."""
+        self.events.append((kind, fields))
+        if self.trace_sink is not None:
+            self.trace_sink(kind, **fields)
 
     def register_dev(self, name: str) -> None:
         self.dev_nodes.append(name)

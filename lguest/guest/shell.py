@@ -8,6 +8,8 @@ from __future__ import annotations
 import shlex
 import tarfile
 
+from .inet import format_arp, ifconfig_command, ping_command
+
 PROMPT = "# "
 
 
@@ -15,7 +17,7 @@ class Shell:
     def __init__(self, kernel):
         self.kernel = kernel
         self.commands = {"help": self.help, "dmesg": self.dmesg, "echo": self.echo, "ls": self.ls, "cat": self.cat,
-                         "dd": self.dd, "tar": self.tar}
+                         "dd": self.dd, "tar": self.tar, "ifconfig": self.ifconfig, "ping": self.ping, "arp": self.arp}
 
     def run(self, line: str) -> str:
         """Run one command line and return what it printed."""
@@ -106,6 +108,16 @@ class Shell:
             return f"tar: {e}\n"
         except tarfile.ReadError:
             return f"tar: {args[1]}: this does not look like a tar archive\n"
+
+    # --- network commands (D:500-D:580): the tools live beside the stack, in inet.py ---------
+    def ifconfig(self, args) -> str:
+        return ifconfig_command(self.kernel.inet, args)
+
+    def ping(self, args) -> str:
+        return ping_command(self.kernel.inet, args)
+
+    def arp(self, args) -> str:
+        return format_arp(self.kernel.inet)
 
 
 def plural(n: int, word: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..abi import LGUEST_DMA_STRUCT, LGUEST_IRQS, LGUEST_MAX_DMA_SECTIONS, PAGE_SIZE
 from .keys import get_futex_key
 from .lg import Binding, Lg
+from .pcap import capture_extents
 
 DMA_SIZE = LGUEST_DMA_STRUCT.size
 
@@ -181,6 +182,8 @@ def dma_transfer(host, src: Lg, udma: int, dst: Binding) -> bool:
             return False
         dstlg.memory.set_u32(entry, total)    # written last: the receiver may look at any time
         host.emit(dstlg, "used_len", addr=entry, value=total)
+        if host.captures:                     # the frame has landed: record it if its LAN is captured
+            capture_extents(host, dst.key.space, dst_extents, total)
         dst.next_dma = (dst.next_dma + 1) & 0xFFFF
     host.raise_irq(dstlg, dst.interrupt)
     return entry is None

@@ -9,12 +9,13 @@ from __future__ import annotations
 import errno
 
 from .. import abi
-from ..errors import GuestDead, LguestError, NotYetAvailable
+from ..errors import GuestDead, LguestError
 from ..memory import SharedPage
 from ..trace import Trace
 from . import dma
 from .interrupts import maybe_do_interrupt, set_irq_pending
 from .lg import Lg
+from .pcap import start_capture
 
 CRASH_MSG_MAX = 128
 
@@ -30,19 +31,23 @@ class Host:
         self.tick = 0
         self.trace = Trace(enabled=trace)
         self._watchers: list = []                # called after each event (TracePlayer)
+        self.tunnets: dict = {}                  # tap name -> TunNet, one per --tunnet Launcher
+        self.captures: dict = {}                 # LAN name -> [Capture]; empty when nothing captures
 
     # --- making Guests --------------------------------------------------------------------
-    def launch(self, mem_mb: int = 16, block=(), sharenet=(), tunnet=None, drivers=None, boot: bool = True):
+    def launch(self, mem_mb: int = 16, block=(), sharenet=(), tunnet=None, drivers=None, boot: bool = True,
+               o_direct: bool = False):
         """Start a Guest as the Launcher's command line would, and boot its kernel.
 
         ``drivers`` names the drivers built into the Guest kernel (default: all there are);
         ``drivers=()`` gives a kernel with only the bus, for playing a driver by hand.
         ``boot=False`` stops before the kernel boots: change it, then ``guest.kernel.boot()``.
+        ``o_direct=True`` opens the ``block`` images with O_DIRECT, as the 2007 Launcher did.
         """
         from ..machine import boot_guest        # the facade ties all three rooms together
         from ..guest.kernel import DRIVERS
         return boot_guest(self, mem_mb=mem_mb, block=block, sharenet=sharenet, tunnet=tunnet,
-                          drivers=DRIVERS if drivers is None else tuple(drivers), boot=boot)
+                          drivers=DRIVERS if drivers is None else tuple(drivers), boot=boot, o_direct=o_direct)
 
     def shared_page(self, name: str) -> SharedPage:
         """The one page every Guest naming LAN ``name`` maps (created on first use)."""
@@ -60,8 +65,13 @@ class Host:
         self.emit(lg, "initialize", pfn_limit=lg.pfn_limit)
         return lg
 
-    def capture(self, lan: str, path) -> None:
-        raise NotYetAvailable("capturing a LAN to pcap comes with the network driver chapter (D:500-D:580)")
+    def capture(self, lan: str, path):
+        """Record every frame delivered on ``lan`` (a --sharenet name or a --tunnet tap) to a pcap file.
+
+        Returns a ``Capture``: ``.frames`` counts records, ``.close()`` stops it, and it is a
+        context manager. Time stamps: tick N is N ms (see lguest.host.pcap).
+        """
+        return start_capture(self, lan, path)
 
     # --- the trace and death --------------------------------------------------------------
     def emit(self, lg: Lg | None, kind: str, **fields) -> None:

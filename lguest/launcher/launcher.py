@@ -9,7 +9,6 @@ below ``top``. Anything else stops the Launcher, and so the Guest, with a messag
 from __future__ import annotations
 
 from .. import abi
-from ..errors import NotYetAvailable
 from ..memory import GuestMemory
 from .console import setup_console
 from .block import BlockFile
@@ -22,8 +21,9 @@ class LauncherExit(Exception):
 
 
 class Launcher:
-    def __init__(self, host, mem_mb: int, sharenet=(), block=(), tunnet=None):
+    def __init__(self, host, mem_mb: int, sharenet=(), block=(), tunnet=None, o_direct: bool = False):
         self.host = host
+        self.o_direct = o_direct                            # open --block images with O_DIRECT
         self.log: list[str] = []                            # what it prints on stderr
         self.memory = GuestMemory(mem_mb << 20)
         self.devices = DeviceTable(self.memory)
@@ -38,10 +38,11 @@ class Launcher:
         """Devices in command-line order, then the console, which always comes last."""
         for name in sharenet:
             setup_net_file(self, name)
+        self.tunnet = None
         if tunnet is not None:
-            raise NotYetAvailable("--tunnet (the Host as peer 0) comes with the network driver chapter")
-        for path in block:
-            BlockFile(self, path)
+            from .tunnet import setup_tun_net       # here: only a --tunnet Launcher needs dpkt
+            self.tunnet = setup_tun_net(self, tunnet)
+        self.disks = [BlockFile(self, path, self.o_direct) for path in block]
         self.console = setup_console(self)
 
     @property
@@ -73,11 +74,13 @@ class Launcher:
         """The sections of a Guest DMA as (addr, len), each pointer checked against ``top``."""
         self._check_pointer(udma, abi.lguest_dma.itemsize)
         fields = self.memory.unpack(abi.LGUEST_DMA_STRUCT, udma)
+        top = self.memory.top                         # read once: this runs for every section
         iov = []
         for addr, length in zip(fields[1:17], fields[17:33]):
             if not length:
                 break
-            self._check_pointer(addr, length)
+            if addr >= top or addr + length >= top:
+                self._check_pointer(addr, length)     # raises, with the message
             iov.append((addr, length))
         return iov
 

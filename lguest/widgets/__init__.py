@@ -6,6 +6,7 @@ own. Displaying one gives a snapshot; ``.widget()`` gives a form that follows th
 from .buffermap import BufferMap
 from .interrupts import InterruptPanel
 from .keytable import KeyTable
+from .lanpage import LanPage
 from .player import TracePlayer
 
-__all__ = ["KeyTable", "InterruptPanel", "BufferMap", "TracePlayer"]
+__all__ = ["KeyTable", "InterruptPanel", "BufferMap", "TracePlayer", "LanPage"]

@@ -228,3 +228,75 @@ def page_rows(host, guest_id: int) -> list[PageRow]:
         on_page = [b for b in bars if b.addr < page + abi.PAGE_SIZE and b.addr + b.len > page]
         rows.append(PageRow(page, memory.region_at(page).name, on_page))
     return rows
+
+
+# --- LanPage -------------------------------------------------------------------------------
+NET_SLOTS = abi.PAGE_SIZE // abi.lguest_net.itemsize     # 682
+PROMISC_BIT = 0x01
+
+
+@dataclass
+class LanSlot:
+    """One published MAC on a LAN's page, and the receive ring bound to its key (if any)."""
+    slot: int
+    mac: bytes
+    holder: str                    # "g1", or "Host (tap0)" for a tunnet's slot 0, or "?" (no ring)
+    ukey: int | None               # the key the holder bound, as it passed it
+    entries: list[Entry]           # its receive ring, NUM_SKBS = 8 in the driver
+    next_dma: int = 0
+
+    @property
+    def promisc(self) -> bool:
+        return bool(self.mac[0] & PROMISC_BIT)
+
+
+def lan_page(host, lan: str) -> tuple[bytes, list[LanSlot]]:
+    """The LAN's page bytes and its used slots (mac[0] != 0), lowest first."""
+    if lan in host.shared_pages:
+        page = bytes(host.shared_pages[lan].buf[:NET_SLOTS * 6])
+        ring_of = _shared_rings(host, lan)
+    elif lan in host.tunnets:
+        tun = host.tunnets[lan]
+        page = tun.launcher.memory.read(tun.device.mem, NET_SLOTS * 6)
+        ring_of = _tunnet_rings(host, tun)
+    else:
+        raise KeyError(f"no LAN named {lan!r}; this Host has {sorted(host.shared_pages) + sorted(host.tunnets)}")
+    slots = []
+    for n in range(NET_SLOTS):
+        mac = page[6 * n:6 * n + 6]
+        if mac[0]:
+            slots.append(ring_of(n, mac))
+    return page, slots
+
+
+def _shared_rings(host, lan: str):
+    """Slot n's ring on a --sharenet LAN: the binding at shared key (lan, 4n)."""
+    by_offset = {}
+    for lg in host.lgs:
+        for b in lg.dma:
+            if b is not None and b.key.shared and b.key.space == lan:
+                by_offset[b.key.offset] = (lg, b)
+
+    def ring(n: int, mac: bytes) -> LanSlot:
+        found = by_offset.get(4 * n)
+        if found is None:
+            return LanSlot(n, mac, "?", None, [])
+        lg, b = found
+        return LanSlot(n, mac, f"g{lg.id}", b.ukey, [read_entry(lg.memory, b.entry_addr(i)) for i in range(b.num_dmas)],
+                       b.next_dma)
+    return ring
+
+
+def _tunnet_rings(host, tun):
+    """A tunnet's page is the Launcher's own: slot 0 is the Host behind the tap, slot 1 the Guest."""
+    lg = tun.launcher.lg
+
+    def ring(n: int, mac: bytes) -> LanSlot:
+        if n == 0:
+            return LanSlot(0, mac, f"Host ({tun.lan})", tun.host_key, [])
+        for b in lg.dma:
+            if b is not None and not b.key.shared and b.ukey == tun.device.mem + 4 * n:
+                return LanSlot(n, mac, f"g{lg.id}", b.ukey,
+                               [read_entry(lg.memory, b.entry_addr(i)) for i in range(b.num_dmas)], b.next_dma)
+        return LanSlot(n, mac, "?", None, [])
+    return ring

@@ -17,28 +17,36 @@ from ... import abi
 SECTOR_SIZE = abi.SECTOR_SIZE
 
 
-@dataclass
 class BioVec:
     """One segment: ``bv_len`` bytes at ``bv_offset`` in the page at physical ``bv_page``."""
-    bv_page: int
-    bv_offset: int
-    bv_len: int
+    __slots__ = ("bv_page", "bv_offset", "bv_len")
+
+    def __init__(self, bv_page: int, bv_offset: int, bv_len: int):
+        self.bv_page, self.bv_offset, self.bv_len = bv_page, bv_offset, bv_len
+
+    def __repr__(self):
+        return f"BioVec(page {self.bv_page:#x}, offset {self.bv_offset}, len {self.bv_len})"
 
 
-@dataclass
 class Bio:
-    """A run of segments that are contiguous on the disk."""
-    bi_sector: int
-    bi_io_vec: list[BioVec]
+    """A run of segments that are contiguous on the disk. As in Linux, ``bi_size`` is a
+    field, worked out once when the bio is built, not summed again at every look."""
+    __slots__ = ("bi_sector", "bi_io_vec", "bi_size")
 
-    @property
-    def bi_size(self) -> int:
-        return sum(v.bv_len for v in self.bi_io_vec)
+    def __init__(self, bi_sector: int, bi_io_vec: list[BioVec]):
+        self.bi_sector = bi_sector
+        self.bi_io_vec = bi_io_vec
+        self.bi_size = sum([v.bv_len for v in bi_io_vec])
+
+    def __repr__(self):
+        return f"Bio(sector {self.bi_sector}, {len(self.bi_io_vec)} segment(s), {self.bi_size} bytes)"
 
 
 @dataclass(eq=False)
 class Request:
-    """One disk request: bios in disk order, and what the driver reports back."""
+    """One disk request: bios in disk order, and what the driver reports back.
+
+    ``hard_nr_sectors`` is what is left to do, as in Linux: it shrinks as bios end."""
     rq_disk: object
     sector: int
     write: bool
@@ -49,10 +57,10 @@ class Request:
     bios_completed: int = 0               # completion work: bios ended one by one
     sends: int = 0                        # how many times a driver put it on the wire
     on_end: list[Callable] = field(default_factory=list)
+    hard_nr_sectors: int = field(init=False)
 
-    @property
-    def hard_nr_sectors(self) -> int:
-        return sum(b.bi_size for b in self.bios) // SECTOR_SIZE
+    def __post_init__(self):
+        self.hard_nr_sectors = sum(b.bi_size for b in self.bios) // SECTOR_SIZE
 
     @property
     def ended(self) -> bool:
@@ -112,6 +120,10 @@ class RequestQueue:
         """The request at the head; it stays queued until dequeued."""
         return self.queue[0] if self.queue else None
 
+    def request_behind(self, n: int) -> Request | None:
+        """The request after the first ``n``, or None: a driver walking its queue."""
+        return self.queue[n] if n < len(self.queue) else None
+
     def blkdev_dequeue_request(self, req: Request) -> None:
         self.queue.remove(req)
 
@@ -128,14 +140,20 @@ class RequestQueue:
 
 def end_that_request_first(req: Request, uptodate: bool, nr_sectors: int) -> bool:
     """End bios from the front covering ``nr_sectors``; True if some of the request is left."""
-    left = nr_sectors * SECTOR_SIZE
-    while req.bios and left >= req.bios[0].bi_size:
-        bio = req.bios.pop(0)
+    budget = left = nr_sectors * SECTOR_SIZE
+    done = 0
+    for bio in req.bios:
+        if left < bio.bi_size:
+            break
         left -= bio.bi_size
-        req.sector += bio.bi_size // SECTOR_SIZE
-        req.bios_completed += 1
-        if not uptodate:
-            req.errors += 1
+        done += 1
+    del req.bios[:done]
+    sectors = (budget - left) // SECTOR_SIZE
+    req.sector += sectors
+    req.hard_nr_sectors -= sectors
+    req.bios_completed += done
+    if not uptodate:
+        req.errors += done
     return bool(req.bios)
 
 
