@@ -12,7 +12,6 @@ an error into kill_guest(); a reader poking memory from a notebook sees the erro
 from __future__ import annotations
 
 import bisect
-import mmap
 import struct
 from dataclasses import dataclass, field
 
@@ -29,11 +28,15 @@ class GuestMemoryError(ValueError):
 
 
 def zeroed_pages(nbytes: int) -> np.ndarray:
-    """Zeroed, page-aligned bytes, as the Launcher's mmap of Guest memory was.
+    """Zeroed bytes that start on a page boundary, as the Launcher's mmap of Guest memory did.
 
     Alignment matters for speed: the kernel copies a preadv into a buffer that starts
-    16 bytes past a page (where malloc puts a large numpy array) about 4 times slower."""
-    return np.frombuffer(mmap.mmap(-1, nbytes), np.uint8)
+    16 bytes past a page (where malloc puts a large numpy array) about 4 times slower.
+    Over-allocating and slicing keeps malloc's reuse of freed memory, which a fresh mmap
+    per Guest would lose to page faults."""
+    buf = np.zeros(nbytes + PAGE_SIZE, np.uint8)
+    skip = -buf.ctypes.data % PAGE_SIZE
+    return buf[skip:skip + nbytes]
 
 
 @dataclass(eq=False)
@@ -150,6 +153,9 @@ class GuestMemory:
     def write(self, addr: int, data) -> None:
         """Copy bytes into Guest memory; the range may span mappings."""
         data = memoryview(data).cast("B")
+        if addr >= 0 and addr + len(data) <= self.ram.size:
+            self.ram.mv[addr:addr + len(data)] = data     # the fast path: all in RAM
+            return
         done = 0
         for a, n in self._pieces(addr, len(data)):
             self.view(a, n)[:] = data[done:done + n]
