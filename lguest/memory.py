@@ -139,6 +139,8 @@ class GuestMemory:
 
     def views(self, addr: int, length: int) -> list[memoryview]:
         """Writable views covering [addr, addr+length), one per mapping it touches."""
+        if 0 <= addr and addr + length <= self.ram.size and length >= 0:
+            return [self.ram.mv[addr:addr + length]]      # the fast path: all in RAM
         return [self.view(a, n) for a, n in self._pieces(addr, length)]
 
     def read(self, addr: int, length: int) -> bytes:
