@@ -3,7 +3,7 @@
 #   make book      venv + vendored assets, then build the book (prints where it is)
 #   make test      the same set-up plus chromium and tshark, then every test (build -W, pytest, nbval)
 #   make lab       JupyterLab on book/
-#   make outputs   re-execute the chapters in place, storing their outputs
+#   make outputs   re-execute the chapters in place, storing their outputs (NB=FILE: just one)
 #   make bench     the benchmarks (one JSON line per figure)
 #   make clean     remove _build/   (make distclean also removes .venv and the vendored assets)
 #
@@ -200,10 +200,12 @@ export TIDY_OUTPUTS
 
 # Runs each chapter top to bottom in a fresh python3 kernel from the venv, in book/ as the
 # working directory, and stores the outputs (and widget state) in the notebook itself, without
-# timestamps.
+# timestamps. NB=book/d200_io.ipynb re-runs just that chapter.
 outputs: $(INSTALLED)
 	@t0=$$(date +%s.%N)
-	mapfile -t nbs < <(find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+	if [ -n "$(NB)" ]; then nbs=($(NB)); else
+	  mapfile -t nbs < <(find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+	fi
 	echo "==> outputs: executing $${#nbs[@]} notebook(s) in place"
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=120 \

@@ -95,8 +95,9 @@ lguest_block_page = np.dtype({
 })
 X86_EFLAGS_IF = 0x200                # lguest_data.irq_enabled holds this bit when interrupts are on
 
-# struct lguest_data (lguest.h), abridged to the fields the I/O path reads. The real
-# struct also carries the async hypercall ring, the clock and more between them.
+# struct lguest_data (lguest.h), abridged to the fields the I/O path reads.
+# 2007-DIFF(lguest-data): the real struct also carries the async hypercall ring, the
+# clock and more, so it is over a kilobyte, and guestid sits further in.
 lguest_data = np.dtype({
     "names": ["irq_enabled", "blocked_interrupts", "guestid"],
     "formats": ["<u4", "<u4", "<u2"],

@@ -1,6 +1,8 @@
 """``python -m lguest``: boot one Guest whose console is this terminal.
 
-    python -m lguest [--block=FILE]... [--o-direct] [--sharenet=NAME]... [--tunnet=IP | --tunnet=pcap:FILE] MEM_MB
+    python -m lguest [--block=FILE | --sharenet=NAME | --tunnet=IP | --tunnet=pcap:FILE]... [--o-direct] MEM_MB
+
+Devices take descriptor slots (and irqs) in the order given; the console comes last.
 
 On a terminal, stdin goes into raw mode (restored on exit) and every keystroke is sent
 to the Guest's console as the real Launcher did; three ^C within a second quit with
@@ -23,15 +25,24 @@ CTRL_C = b"\x03"
 CTRL_C_WINDOW = 1.0          # seconds: three ^C inside this make the Launcher quit
 
 
+class DeviceOption(argparse.Action):
+    """--block, --sharenet and --tunnet, kept in the order given: devices take descriptor slots
+    in command-line order, as getopt_long() handed them to the 2007 Launcher."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        namespace.devices = [*(getattr(namespace, "devices", None) or []), (self.dest, value)]
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m lguest",
                                      description="Boot one lguest Guest whose console is this terminal.")
-    parser.add_argument("--block", action="append", default=[], metavar="FILE", help="a disk image (repeatable)")
+    parser.set_defaults(devices=[])
+    parser.add_argument("--block", action=DeviceOption, metavar="FILE", help="a disk image (repeatable)")
     parser.add_argument("--o-direct", action="store_true", help="open the --block images with O_DIRECT, as in 2007")
-    parser.add_argument("--sharenet", action="append", default=[], metavar="NAME", help="join a shared LAN (repeatable)")
-    parser.add_argument("--tunnet", metavar="IP|pcap:FILE",
+    parser.add_argument("--sharenet", action=DeviceOption, metavar="NAME", help="join a shared LAN (repeatable)")
+    parser.add_argument("--tunnet", action=DeviceOption, metavar="IP|pcap:FILE",
                         help="the Host as peer 0 at IP (answering ARP and ping), or at 10.0.0.254 "
-                             "with every frame captured to FILE")
+                             "with every frame captured to FILE (repeatable)")
     parser.add_argument("mem_mb", type=int, metavar="MEM_MB", help="Guest RAM in MiB (1..1024)")
     return parser.parse_args(argv)
 
@@ -97,8 +108,8 @@ def main(argv=None) -> int:
 
 def boot_and_serve(args, fd: int, interactive: bool) -> int:
     try:
-        guest = Host().launch(mem_mb=args.mem_mb, block=args.block, sharenet=args.sharenet,
-                              tunnet=args.tunnet, o_direct=args.o_direct)
+        guest = Host().launch(mem_mb=args.mem_mb, devices=[f"--{kind}={value}" for kind, value in args.devices],
+                              o_direct=args.o_direct)
     except (LguestError, ValueError, TypeError, OSError) as e:
         os.write(sys.stderr.fileno(), f"lguest: {e}\r\n".encode())
         return 2

@@ -14,18 +14,51 @@ from .guest.kernel import DRIVERS, GuestKernel
 from .launcher.launcher import Launcher
 from .structs import write_dma
 
-MAX_MEM_MB = 1024        # the 2007 Launcher was linked high, which left well over a GiB
+# 2007-DIFF(mem-limit): the 2007 Launcher, linked high, left room for about 2.5 GiB of Guest;
+# the model stops at 1 GiB of numpy memory per Guest.
+MAX_MEM_MB = 1024
+OPTIONS = ("sharenet", "tunnet", "block")       # the device options of the Launcher's command line
 
 
-def boot_guest(host, mem_mb=16, block=(), sharenet=(), tunnet=None, drivers=DRIVERS, boot=True,
-               o_direct=False) -> "Guest":
-    """What ``lguest [--sharenet=NAME]... [--block=FILE]... MEM_MB`` did, then the kernel's boot."""
-    if isinstance(mem_mb, bool) or not isinstance(mem_mb, int) or not 1 <= mem_mb <= MAX_MEM_MB:
-        raise ValueError(f"mem_mb must be a whole number of MiB, 1..{MAX_MEM_MB}, got {mem_mb!r}")
+def command_line(block=(), sharenet=(), tunnet=None, devices=None) -> list[tuple[str, str]]:
+    """The device options as (option, argument) pairs, in command-line order.
+
+    ``devices`` gives that order itself, as the options are written on the command line:
+    ``["--block=disk.img", "--sharenet=lan0", "--tunnet=10.0.0.254"]``. The keyword lists
+    are the common case, laid out as every --sharenet, then every --tunnet, then every --block.
+    """
+    if devices is not None:
+        if block or sharenet or tunnet:
+            raise TypeError("give the devices either in order, devices=[\"--block=FILE\", ...], "
+                            "or by kind with block=, sharenet= and tunnet=, not both")
+        if isinstance(devices, (str, bytes)) or not hasattr(devices, "__iter__"):
+            raise TypeError(f"devices takes a list such as [\"--sharenet=lan0\"], got {devices!r}")
+        return [parse_option(option) for option in devices]
+    tunnet = [] if tunnet is None else list(tunnet) if isinstance(tunnet, (list, tuple)) else [tunnet]
     for option, value in (("block", block), ("sharenet", sharenet)):
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise TypeError(f"{option} takes a list, e.g. {option}=[{value!r}], got {value!r}")
-    launcher = Launcher(host, mem_mb, sharenet=list(sharenet), block=list(block), tunnet=tunnet, o_direct=o_direct)
+    return ([("sharenet", name) for name in sharenet] + [("tunnet", arg) for arg in tunnet]
+            + [("block", path) for path in block])
+
+
+def parse_option(option) -> tuple[str, str]:
+    """"--block=disk.img" -> ("block", "disk.img"); anything else is refused, saying what is allowed."""
+    allowed = "--block=FILE, --sharenet=NAME, --tunnet=IP or --tunnet=pcap:FILE"
+    if isinstance(option, str) and option.startswith("--") and "=" in option:
+        name, value = option[2:].split("=", 1)
+        if name in OPTIONS and value:
+            return name, value
+    raise ValueError(f"a device option is one of {allowed}; got {option!r}")
+
+
+def boot_guest(host, mem_mb=16, devices=(), drivers=DRIVERS, boot=True, o_direct=False) -> "Guest":
+    """What ``lguest [--sharenet=NAME | --tunnet=IP | --block=FILE]... MEM_MB`` did, then the boot.
+
+    ``devices`` are (option, argument) pairs in command-line order (see command_line())."""
+    if isinstance(mem_mb, bool) or not isinstance(mem_mb, int) or not 1 <= mem_mb <= MAX_MEM_MB:
+        raise ValueError(f"mem_mb must be a whole number of MiB, 1..{MAX_MEM_MB}, got {mem_mb!r}")
+    launcher = Launcher(host, mem_mb, devices, o_direct=o_direct)
     lg = launcher.lg
     kernel = GuestKernel(lg.id, launcher.memory, lambda *args: host.hypercall(lg, *args), drivers=drivers)
     kernel.trace_sink = lambda kind, **fields: host.emit(lg, kind, by="guest", **fields)   # wmb, used_len = 0
@@ -34,12 +67,22 @@ def boot_guest(host, mem_mb=16, block=(), sharenet=(), tunnet=None, drivers=DRIV
     kernel.sleep_until = guest._sleep_until
     if boot:
         kernel.boot()
-        if launcher.tunnet is not None and kernel.net is not None:
-            # The init script of a tunnet Guest: its address on the Host's /24.
-            tun = launcher.tunnet
-            kernel.shell.run(f"ifconfig eth{len(sharenet)} {tun.guest_ip}/{tun.prefixlen}")
-    host.guests.append(guest)
+        if kernel.net is not None:
+            tunnet_init_scripts(launcher, kernel)
+    if lg.id < len(host.guests):
+        host.guests[lg.id] = guest               # the slot of a dead Guest, reused
+    else:
+        host.guests.append(guest)
     return guest
+
+
+def tunnet_init_scripts(launcher, kernel) -> None:
+    """The init script of a tunnet Guest: each tunnet interface gets its address beside the Host's.
+
+    Interfaces are named in descriptor order, so --tunnet's ethN counts the net devices before it."""
+    nets = [d.index for d in launcher.devices.devices if d.type == abi.LGUEST_DEVICE_T_NET]
+    for tun in launcher.tunnets:
+        kernel.shell.run(f"ifconfig eth{nets.index(tun.device.index)} {tun.guest_ip}/{tun.prefixlen}")
 
 
 class Guest:

@@ -44,7 +44,7 @@ class SharedPage:
     """One page of a shared file (a LAN): every Guest that maps it sees the same bytes."""
     name: str
     buf: np.ndarray = field(default_factory=lambda: zeroed_pages(PAGE_SIZE), repr=False)
-    locked_slots: set = field(default_factory=set, repr=False)   # the fcntl byte locks on the file
+    locked_slots: dict = field(default_factory=dict, repr=False)   # the fcntl byte locks: slot -> owner
 
     def __repr__(self):
         return f"SharedPage({self.name!r})"

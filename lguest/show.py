@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence
 
 from . import abi
+from .host.dma import copy_steps
 from .host.keys import get_futex_key
 
 
@@ -181,44 +182,44 @@ def dma_table(memory, addr: int) -> str:
 
 
 class Step(NamedTuple):
-    """One slice of the lockstep copy: ``bytes`` from source section ``src`` at offset
-    ``src_off`` into destination section ``dst`` at offset ``dst_off``."""
+    """One step of the lockstep copy: ``bytes`` into destination section ``dst`` at
+    ``dst_off``, from source section ``src``, where the walk has reached ``src_off``.
+    2007's copy_data() read from the section's start all the same (``reads_at``)."""
     src: int
     src_off: int
     dst: int
     dst_off: int
     bytes: int
 
+    def reads_at(self, fixed: bool = False) -> int:
+        """Where in its source section the step reads: 0 in 2007, the offset once fixed."""
+        return self.src_off if fixed else 0
+
 
 def lockstep(src_lens: Sequence[int], dst_lens: Sequence[int]) -> list[Step]:
-    """The slices a transfer copies, given the two lists' section lengths (reference §3.5).
+    """The steps a transfer takes, given the two lists' section lengths (reference §3.5).
 
-    Each step copies what is left of the current source section or the room left in the
-    current destination section, whichever is less, then moves on in whichever list ran
-    out. It stops when either list ends; source bytes beyond that are dropped. This only
-    plans; the Host's own copy is ``lguest.host.dma.copy_data``.
+    The walk is the Host's own (``lguest.host.dma.copy_steps``): each step copies what is
+    left of the current source section or the room left in the current destination
+    section, whichever is less; source bytes beyond the end of the destination are dropped.
     """
-    src, dst = _until_zero(src_lens), _until_zero(dst_lens)
-    steps, si, di, s_off, d_off = [], 0, 0, 0, 0
-    while si < len(src) and di < len(dst):
-        n = min(src[si] - s_off, dst[di] - d_off)
-        steps.append(Step(si, s_off, di, d_off, n))
-        s_off, d_off = s_off + n, d_off + n
-        if s_off == src[si]:
-            si, s_off = si + 1, 0
-        if d_off == dst[di]:
-            di, d_off = di + 1, 0
-    return steps
+    return [Step(*step) for step in copy_steps(_until_zero(src_lens), _until_zero(dst_lens))]
 
 
-def lockstep_table(src_lens: Sequence[int], dst_lens: Sequence[int]) -> str:
-    """``lockstep()`` as a table, with a last line counting copied and dropped bytes."""
+def lockstep_table(src_lens: Sequence[int], dst_lens: Sequence[int], fixed: bool = False) -> str:
+    """``lockstep()`` as a table: where the walk is, where the copy reads (2007's bug: every
+    step from its section's start, marked "!" where that is wrong), where it writes."""
     steps = lockstep(src_lens, dst_lens)
     sent = sum(_until_zero(src_lens))
     copied = sum(s.bytes for s in steps)
-    rows = [[i + 1, f"src[{s.src}] +{s.src_off}", f"dst[{s.dst}] +{s.dst_off}", s.bytes] for i, s in enumerate(steps)]
-    return (table(rows, ["step", "from", "to", "bytes"])
-            + f"\ncopied {copied} of {sent} bytes; dropped {sent - copied}")
+    reread = sum(s.bytes for s in steps if s.reads_at(fixed) != s.src_off)
+    rows = [[i + 1, f"src[{s.src}] +{s.src_off}",
+             f"src[{s.src}] +{s.reads_at(fixed)}" + (" !" if s.reads_at(fixed) != s.src_off else ""),
+             f"dst[{s.dst}] +{s.dst_off}", s.bytes] for i, s in enumerate(steps)]
+    summary = f"copied {copied} of {sent} bytes; dropped {sent - copied}"
+    if reread:
+        summary += f"\n{reread} of them read from the wrong place: the 2007 bug"
+    return table(rows, ["step", "walk at", "reads", "writes", "bytes"]) + "\n" + summary
 
 
 def _until_zero(lens) -> list[int]:

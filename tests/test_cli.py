@@ -89,3 +89,15 @@ def test_bad_memory_size_says_what_is_allowed():
     out = subprocess.run(CMD + ["0"], cwd=ROOT, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     assert out.returncode == 2
     assert "mem_mb must be a whole number of MiB, 1..1024, got 0" in out.stderr.decode()
+
+
+def test_devices_take_slots_in_command_line_order(tmp_path):
+    """--block before --sharenet: the disk is index 0 (irq 1), the net index 1 (irq 2), the console last."""
+    disk = tmp_path / "a.img"
+    disk.write_bytes(bytes(4096))
+    out = subprocess.run(CMD + [f"--block={disk}", "--sharenet=lan0", "16"], cwd=ROOT, capture_output=True,
+                         input=b"cat /proc/interrupts\n", timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = {line.split()[0]: line.split()[-1] for line in out.stdout.decode().splitlines()
+             if line.strip()[:1].isdigit()}
+    assert lines == {"1:": "lgba", "2:": "lguestnet", "3:": "hvc_console"}

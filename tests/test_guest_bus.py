@@ -33,6 +33,13 @@ def test_d100_bus_init_maps_the_descriptor_page_above_ram_and_scans():
     assert [d.index for d in bus.devices] == [0, 1]
 
 
+def test_d100_the_bus_prints_nothing_when_all_goes_well():
+    """2007's lguest_bus.c had no printk on success: no "bus registered", no device count."""
+    guest = lguest.Host().launch(mem_mb=4, sharenet=["lan0"])
+    assert guest.kernel.dmesg == ["Linux version 2.6.23 (the lguest model): Guest 0, 4 MiB"]
+    assert guest.console.output == "Linux version 2.6.23 (the lguest model): Guest 0, 4 MiB\r\n# "
+
+
 def test_d110_scan_devices_skips_type_0():
     guest = lguest.Host().launch(mem_mb=4, drivers=())
     guest.devices[5]["type"] = abi.LGUEST_DEVICE_T_BLOCK     # a hole before it stays a hole

@@ -2,6 +2,7 @@
 import lguest
 from lguest import abi
 from lguest.guest.linux.hvc import N_INBUF
+from lguest.guest.linux.interrupt import IRQF_DISABLED
 
 
 def boot(**kw):
@@ -41,7 +42,7 @@ def test_d310_same_crossing_list_guest_to_guest_kills_the_sender():
     b.kernel.lguest_bind_dma(lan_b + 4, rx, 1, 1)
     page = a.alloc(8192, align=4096)
     a.kernel.lguest_send_dma(lan_a + 4, a.dma([(page + 4090, 8)]))
-    assert a.dead == f"bad DMA entry 0: 8@{page + 4090:#x}"
+    assert a.dead == f"bad DMA entry: 8@{page + 4090:#x}"
     assert b.dead is None and b.memory.u32(rx) == 0
 
 
@@ -97,7 +98,9 @@ def test_launcher_zero_byte_read_still_raises_the_irq_and_ends_input():
     raised = host.trace.filter("irq_raise", since=mark)
     assert [e.irq for e in raised] == [guest.kernel.hvc.consoles[0].irq]
     assert guest.console.watching is False
-    assert "console: input ended (read returned 0)" in guest.launcher.log
+    assert guest.launcher.log == ["lguest: Failed to get console input, ignoring console."]
+    kinds = [e.kind for e in host.trace.since(mark) if e.kind in ("launcher_warn", "used_len", "irq_raise")]
+    assert kinds == ["launcher_warn", "used_len", "irq_raise"]     # warned first, then used_len 0 and the irq
 
 
 def test_shell_unknown_command_and_proc_interrupts():
@@ -107,3 +110,21 @@ def test_shell_unknown_command_and_proc_interrupts():
     host.run()
     line = [l for l in guest.shell("cat /proc/interrupts").splitlines() if "hvc_console" in l][0]
     assert line.split()[:2] == ["1:", str(guest.kernel.irq_counts[1])] and guest.kernel.irq_counts[1] >= 1
+
+
+def test_1_9_the_console_irq_is_requested_at_the_first_open_not_shared():
+    """hvc_alloc() only notes the irq; hvc_open() asks for it, IRQF_DISABLED, once."""
+    host = lguest.Host()
+    guest = host.launch(mem_mb=4, boot=False)
+    kernel = guest.kernel                                        # boot by hand, stopping before init
+    kernel.hcall(abi.LHCALL_LGUEST_INIT, kernel.lguest_data)
+    kernel.console.cons_init()
+    kernel.bus.lguest_bus_init()
+    kernel.console.hvc_lguest_init()
+    hp = kernel.hvc.consoles[0]
+    assert hp.irq not in kernel.irq_actions                      # probed, bound, but no handler yet
+    kernel.open_console()
+    (action,) = kernel.irq_actions[hp.irq]
+    assert action.flags == IRQF_DISABLED and action.name == "hvc_console"
+    kernel.hvc.hvc_open(hp)                                      # a second open asks for nothing
+    assert len(kernel.irq_actions[hp.irq]) == 1 and hp.count == 2

@@ -88,8 +88,22 @@ def test_d510_probe_registers_eth0_maps_the_page_and_takes_irq_index_plus_1():
     assert (info.peer_phys, info.mapsize, info.nslots) == (lan_page(a), PAGE, 682)
     (action,) = a.kernel.irq_actions[1]
     assert (action.name, action.flags, action.dev_id) == ("lguestnet", IRQF_SHARED, dev)
-    assert "lguest: 2 device(s), 2 with a driver" in a.kernel.dmesg
+    assert a.kernel.dmesg == ["Linux version 2.6.23 (the lguest model): Guest 0, 4 MiB"]   # the bus says nothing
     assert DRIVERS == ("console", "block", "net")
+
+
+def test_d510_a_failed_request_irq_tears_the_device_down_but_the_probe_returns_0():
+    """2007's bug: err still holds register_netdev()'s 0, so the bus sets DRIVER_OK on a device
+    with no net_device behind it."""
+    host = lguest.Host()
+    g = host.launch(mem_mb=4, sharenet=["lan0"], boot=False)
+    kernel = g.kernel
+    assert kernel.request_irq(1, lambda irq, dev: 1, 0, "squatter", None) == 0   # line 1, unshared
+    kernel.boot()
+    assert int(g.devices[0]["status"]) == 7                      # ACKNOWLEDGE|DRIVER|DRIVER_OK
+    assert kernel.net.devices == [] and kernel.bus.devices[0].private is None
+    assert kernel.debug[-1] == "lguestnet: cannot get irq 1"
+    assert [a.name for a in kernel.irq_actions[1]] == ["squatter"]
 
 
 def test_probe_order_console_binds_before_net_and_net_comes_up_at_boot():

@@ -67,17 +67,94 @@ def test_1_9_raising_a_pending_line_again_is_still_one_interrupt():
     assert seen == [4]
 
 
+def _blocked(g):
+    return struct.unpack("<I", g.memory.read(g.kernel.lguest_data + 4, 4))[0]
+
+
+def _set_blocked(g, bits):
+    g.memory.write(g.kernel.lguest_data + 4, struct.pack("<I", bits))
+
+
 def test_1_9_a_blocked_line_stays_pending_until_unblocked():
+    """The Host rule: a line whose bit is set in lguest_data.blocked_interrupts is not delivered."""
     host, g = _guest()
     seen = _recorder(g, [3, 5])
-    g.kernel.disable_irq(3)
+    _set_blocked(g, _blocked(g) | 1 << 3)
     g.launcher.trigger_irq(3)
     g.launcher.trigger_irq(5)
     host.run()
     assert seen == [5] and lg(g).irqs_pending == 1 << 3
-    g.kernel.enable_irq(3)
+    _set_blocked(g, _blocked(g) & ~(1 << 3))
     host.run()
     assert seen == [5, 3] and lg(g).irqs_pending == 0
+
+
+def test_1_9_blocked_interrupts_starts_with_only_the_timer_blocked():
+    host, g = _guest()
+    assert _blocked(g) == 1 << 0                          # lguest.c: blocked_interrupts = { 1 }
+    g.launcher.trigger_irq(0)
+    assert host.run() == 0 and lg(g).irqs_pending == 1    # no clock here unblocks it
+
+
+def test_1_9_an_interrupt_nobody_claimed_is_counted_then_its_line_stays_masked():
+    """handle_level_irq(): mask, count, and with no handler keep the line masked (not "unhandled")."""
+    host, g = _guest()
+    g.launcher.trigger_irq(7)
+    assert host.run() == 1
+    assert g.kernel.irq_counts[7] == 1 and g.kernel.irqs_unhandled[7] == 0
+    assert _blocked(g) & 1 << 7
+    g.launcher.trigger_irq(7)
+    g.launcher.trigger_irq(7)
+    assert host.run() == 0 and lg(g).irqs_pending == 1 << 7 and g.kernel.irq_counts[7] == 1
+
+
+def test_1_9_request_irq_unmasks_the_line_and_the_pending_interrupt_comes_in():
+    host, g = _guest()
+    g.launcher.trigger_irq(7)
+    host.run()                                            # taken with no handler: masked
+    g.launcher.trigger_irq(7)                             # pending, but blocked
+    seen = _recorder(g, [7])
+    assert not _blocked(g) & 1 << 7
+    host.run()
+    assert seen == [7] and g.kernel.irq_counts[7] == 2
+
+
+def test_1_9_a_handled_line_is_unmasked_again_after_its_handlers_run():
+    host, g = _guest()
+    seen = _recorder(g, [3])
+    for _ in range(3):
+        g.launcher.trigger_irq(3)
+        host.run()
+    assert seen == [3, 3, 3] and not _blocked(g) & 1 << 3
+
+
+def test_1_9_disable_irq_is_lazy_and_the_interrupt_it_catches_is_lost():
+    """disable_irq() only marks the line (genirq since 2.6.21). The next interrupt is taken,
+    counted and masked without running the handler; enable_irq() unmasks, replaying nothing."""
+    host, g = _guest()
+    seen = _recorder(g, [3])
+    g.kernel.disable_irq(3)
+    assert not _blocked(g) & 1 << 3                       # nothing masked yet
+    g.launcher.trigger_irq(3)
+    assert host.run() == 1                                # taken...
+    assert seen == [] and g.kernel.irq_counts[3] == 1 and _blocked(g) & 1 << 3   # ...but not handled
+    g.launcher.trigger_irq(3)                             # a second one waits at the Host
+    g.kernel.enable_irq(3)
+    assert not _blocked(g) & 1 << 3
+    host.run()
+    assert seen == [3]                                    # the first is lost; the second comes in
+    g.kernel.disable_irq(3)
+    g.launcher.trigger_irq(3)
+    host.run()
+    g.kernel.enable_irq(3)
+    assert host.run() == 0 and seen == [3]                # nothing replays the one it caught
+
+
+def test_1_9_an_unbalanced_enable_irq_only_warns():
+    host, g = _guest()
+    _recorder(g, [3])
+    g.kernel.enable_irq(3)
+    assert g.kernel.dmesg[-1] == "Unbalanced enable for IRQ 3" and g.kernel.irq_depth[3] == 0
 
 
 def test_1_9_interrupts_disabled_deliver_nothing_until_enabled():
@@ -106,12 +183,12 @@ def test_1_9_a_halted_guest_wakes_with_interrupts_on():
 
 def test_1_9_a_halted_guest_is_not_woken_by_a_blocked_line():
     host, g = _guest()
-    seen = _recorder(g, [6])
-    g.kernel.disable_irq(6)
+    _recorder(g, [6])
+    _set_blocked(g, _blocked(g) | 1 << 6)
     g.hypercall(abi.LHCALL_HALT)
     g.launcher.trigger_irq(6)
     assert host.run() == 0
-    assert seen == [] and lg(g).halted
+    assert lg(g).halted
 
 
 def test_1_9_a_transfer_raises_the_bound_irq_and_the_receiver_takes_it():

@@ -78,7 +78,7 @@ def test_3_1_misaligned_bind_key_kills_with_bad_dma_key(offset):
     arr, _ = ring(a, [64])
     before = snapshot([a, b])
     assert bind(a, key, arr, 1, 5) == 0
-    assert "bad dma key" in a.dead and hex(key) in a.dead
+    assert a.dead == f"bad dma key {key:#x}"
     assert b.dead is None
     assert_unchanged(before, [a, b])
 
@@ -92,7 +92,7 @@ def test_3_1_misaligned_send_key_kills_with_bad_sending_dma_key(offset):
     key = slot_key(a, 1) + offset
     before = snapshot([a, b])
     a.hypercall(abi.LHCALL_SEND_DMA, key, dma)
-    assert "bad sending DMA key" in a.dead and hex(key) in a.dead
+    assert a.dead == "bad sending DMA key"              # 2007's message names no key
     assert b.dead is None and lg(b).irqs_pending == 0
     assert_unchanged(before, [a, b])
 
@@ -102,10 +102,10 @@ def test_3_1_unmapped_key_kills_bind_and_send():
     top = a.memory.top
     arr, _ = ring(a, [64])
     assert bind(a, top, arr, 1, 5) == 0
-    assert "bad dma key" in a.dead and hex(top) in a.dead
+    assert a.dead == f"bad dma key {top:#x}"            # BIND's message does name it
     dma = _sender_buffer(b, pattern(8))
     b.hypercall(abi.LHCALL_SEND_DMA, 0xFFFFFFFC, dma)
-    assert "bad sending DMA key" in b.dead and "0xfffffffc" in b.dead
+    assert b.dead == "bad sending DMA key"
 
 
 def test_3_1_misaligned_getdma_key_kills_the_guest_bad_registered_dma_buffer():
@@ -113,7 +113,7 @@ def test_3_1_misaligned_getdma_key_kills_the_guest_bad_registered_dma_buffer():
     host, (a, b) = lan_guests(2)
     before = snapshot([a, b])
     assert a.launcher.get_dma_buffer(6) is None
-    assert "bad registered DMA buffer" in a.dead and "0x6" in a.dead
+    assert a.dead == "bad registered DMA buffer"        # 2007's message names no key
     assert b.dead is None
     assert_unchanged(before, [a, b])
 

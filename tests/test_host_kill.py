@@ -4,6 +4,7 @@ import errno
 
 import pytest
 
+import lguest
 from lguest import abi
 from lguest.errors import GuestDead
 
@@ -29,32 +30,27 @@ def _payload(g, n=16, seed=1):
 
 
 # Each way a Guest can die in the I/O path, done by Guest 1 while Guests 0 and 2 look on.
-# Each returns (what the message must name, the fatal call), after its own set-up.
+# Each returns (2007's exact message, the fatal call), after its own set-up.
 def _misaligned_bind(host, g):
     key = slot_key(g, 5) + 2
-    return hex(key), lambda: g.hypercall(abi.LHCALL_BIND_DMA, key, 0x80000, (1 << 8) | 5)
+    return f"bad dma key {key:#x}", lambda: g.hypercall(abi.LHCALL_BIND_DMA, key, 0x80000, (1 << 8) | 5)
 
 
 def _misaligned_send(host, g):
     key, dma = slot_key(g, 0) + 1, _payload(g)
-    return hex(key), lambda: g.hypercall(abi.LHCALL_SEND_DMA, key, dma)
+    return "bad sending DMA key", lambda: g.hypercall(abi.LHCALL_SEND_DMA, key, dma)
 
 
 def _bad_section(host, g):
     page = g.alloc(2 * PAGE, align=PAGE)
     addr = page + PAGE - 8
     dma = new_dma(g, [(addr, 16)])
-    return f"16@{addr:#x}", lambda: g.hypercall(abi.LHCALL_SEND_DMA, slot_key(g, 0), dma)
+    return f"bad DMA entry: 16@{addr:#x}", lambda: g.hypercall(abi.LHCALL_SEND_DMA, slot_key(g, 0), dma)
 
 
 def _unmapped_key(host, g):
     key, dma = g.memory.top + PAGE, _payload(g)
-    return hex(key), lambda: g.hypercall(abi.LHCALL_SEND_DMA, key, dma)
-
-
-def _bad_send_struct(host, g):
-    bad = g.memory.top + 8
-    return hex(bad), lambda: g.hypercall(abi.LHCALL_SEND_DMA, slot_key(g, 0), bad)
+    return "bad sending DMA key", lambda: g.hypercall(abi.LHCALL_SEND_DMA, key, dma)
 
 
 def _crash(host, g):
@@ -64,17 +60,17 @@ def _crash(host, g):
 
 
 def _unknown_hypercall(host, g):
-    return "99", lambda: g.hypercall(99)
+    return "Bad hypercall 99\n", lambda: g.hypercall(99)
 
 
 def _launcher_invalid_address(host, g):
     dma = new_dma(g, [(g.memory.top, 4)])
-    return "Invalid address", lambda: g.hypercall(abi.LHCALL_SEND_DMA, 0, dma)
+    return f"Launcher exited: Invalid address {g.memory.top}", lambda: g.hypercall(abi.LHCALL_SEND_DMA, 0, dma)
 
 
 def _getdma_bad_key(host, g):
     key = slot_key(g, 0) + 3
-    return hex(key), lambda: g.launcher.get_dma_buffer(key)
+    return "bad registered DMA buffer", lambda: g.launcher.get_dma_buffer(key)
 
 
 def _die(host, g, how):
@@ -83,7 +79,7 @@ def _die(host, g, how):
     return expect
 
 
-KILLS = [_misaligned_bind, _misaligned_send, _bad_section, _unmapped_key, _bad_send_struct, _crash,
+KILLS = [_misaligned_bind, _misaligned_send, _bad_section, _unmapped_key, _crash,
          _unknown_hypercall, _launcher_invalid_address, _getdma_bad_key]
 
 
@@ -96,7 +92,7 @@ def test_3_7_a_kill_names_the_bad_entry_and_touches_nothing_else(how):
     bindings = [len(lg(x).bindings()) for x in (a, c)]
     mark = host.trace.mark()
     fatal()
-    assert g.dead is not None and expect in g.dead
+    assert g.dead == expect
     assert a.dead is None and c.dead is None
     assert [lg(x).irqs_pending for x in (a, c)] == pending
     assert [len(lg(x).bindings()) for x in (a, c)] == bindings
@@ -220,3 +216,64 @@ def test_3_7_soft_launcher_output_to_an_unknown_key():
     send(g, 0x4000, dma)
     assert used_len(g, dma) == 0 and g.dead is None
     assert any("Pending dma" in line for line in g.launcher.log)
+
+
+# --- H:100: nothing before LGUEST_INIT; LGUEST_INIT once ----------------------------------------------
+def _uninitialized():
+    """A Guest laid out by its Launcher, its kernel not yet booted: no hypercall made yet."""
+    host = lguest.Host()
+    return host, host.launch(mem_mb=1, drivers=(), boot=False)
+
+
+@pytest.mark.parametrize("nr", [abi.LHCALL_SEND_DMA, abi.LHCALL_BIND_DMA, abi.LHCALL_HALT, abi.LHCALL_CRASH, 99])
+def test_h100_any_hypercall_before_lguest_init_kills_naming_its_number(nr):
+    host, g = _uninitialized()
+    before = snapshot([g])
+    g.hypercall(nr, 0, 0, 0)
+    assert g.dead == f"hypercall {nr} before LGUEST_INIT"
+    assert lg(g).bindings() == [] and not lg(g).halted
+    assert_unchanged(before, [g])
+
+
+def test_h100_hypercall_number_is_printed_as_a_signed_long():
+    host, g = _uninitialized()
+    g.hypercall(0xFFFFFFFF)
+    assert g.dead == "hypercall -1 before LGUEST_INIT"
+
+
+def test_h120_a_second_lguest_init_kills_already_have_lguest_data():
+    host = lguest.Host()
+    g = host.launch(mem_mb=1, drivers=())                 # the boot made the first
+    g.hypercall(abi.LHCALL_LGUEST_INIT, g.kernel.lguest_data)
+    assert g.dead == "already have lguest_data"
+
+
+def test_h100_a_bad_lguest_data_address_is_reported_as_the_null_pointer_it_still_is():
+    """initialize() printed lg->lguest_data with %p before setting it: always 00000000."""
+    host, g = _uninitialized()
+    g.hypercall(abi.LHCALL_LGUEST_INIT, g.memory.top + PAGE)
+    assert g.dead == "bad guest page 00000000" and lg(g).lguest_data is None
+
+
+def test_h120_crash_with_a_bad_pointer_dies_of_the_read_not_the_crash():
+    """The 128-byte lgread() fails first, and the first message wins."""
+    host = lguest.Host()
+    g = host.launch(mem_mb=1, drivers=())
+    g.hypercall(abi.LHCALL_CRASH, g.memory.top - 100)     # 128 bytes would run past the top
+    assert g.dead == f"bad read address {g.memory.top - 100:#x} len 128"
+
+
+def test_h120_crash_message_stops_at_127_bytes_or_the_first_nul():
+    host = lguest.Host()
+    g = host.launch(mem_mb=1, drivers=())
+    msg = g.alloc(200)
+    g.memory.write(msg, b"x" * 200)
+    g.hypercall(abi.LHCALL_CRASH, msg)
+    assert g.dead == "CRASH: " + "x" * 127
+
+
+def test_h120_an_unknown_hypercall_kills_with_2007s_message_and_its_newline():
+    host = lguest.Host()
+    g = host.launch(mem_mb=1, drivers=())
+    g.hypercall(77)
+    assert g.dead == "Bad hypercall 77\n"

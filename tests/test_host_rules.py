@@ -8,13 +8,15 @@ test_host_kill.py (§3.7).
 """
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lguest
 from lguest import abi
 from lguest.errors import LguestError
 from lguest.memory import GuestMemoryError
 
-from host_helpers import DMA_STRUCT, bind, lan_guests, new_dma, pattern, ring, send, slot_key
+from host_helpers import DMA_STRUCT, PAGE, bind, lan_guests, new_dma, pattern, ring, send, slot_key
 
 
 # --- abi: the i386 layouts ---------------------------------------------------------------------
@@ -129,6 +131,17 @@ def test_allocator_gives_aligned_nonoverlapping_addresses_in_ram():
         assert a1 <= b0, f"blocks overlap: [{a0:#x},{a1:#x}) and [{b0:#x},{b1:#x})"
 
 
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.integers(1, 4096), st.sampled_from([1, 2, 4, 8, 16, 64, 256])), max_size=40))
+def test_allocator_never_splits_a_page_for_a_block_of_at_most_a_page(requests):
+    """As no object of a Linux kmalloc cache does: so a receive buffer is one DMA section."""
+    from lguest.guest.kmalloc import Allocator
+    heap = Allocator(1 << 20, 8 << 20)
+    for size, align in requests:
+        addr = heap.alloc(size, align)
+        assert addr % align == 0 and addr // PAGE == (addr + size - 1) // PAGE, (size, align, hex(addr))
+
+
 def test_allocator_is_deterministic():
     def addrs():
         g = lguest.Host().launch(mem_mb=1, sharenet=["lan0"], drivers=())
@@ -207,10 +220,10 @@ def test_misuse_17th_guest_refused_leaves_no_lan_slot_locked():
     host = lguest.Host()
     for _ in range(16):
         host.launch(mem_mb=1, sharenet=["lan0"], drivers=())
-    locked = set(host.shared_page("lan0").locked_slots)
+    locked = dict(host.shared_page("lan0").locked_slots)
     with pytest.raises(LguestError):
         host.launch(mem_mb=1, sharenet=["lan0"], drivers=())
-    assert host.shared_page("lan0").locked_slots == locked
+    assert host.shared_page("lan0").locked_slots == locked and sorted(locked) == list(range(16))
 
 
 # --- the trace --------------------------------------------------------------------------------------

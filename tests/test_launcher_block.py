@@ -88,18 +88,20 @@ def test_4_2_bad_offset_stops_the_guest_and_leaves_the_image_alone(image):
     before = digest(image)
     d = Disk(image)
     d.request(0, 64, 512)
-    assert d.g.dead.startswith("Launcher exited: Bad offset 32768")
+    assert d.g.dead == "Launcher exited: Bad offset 32768 vs 32768"
     assert digest(image) == before
 
 
-def test_4_2_write_past_end_stops_the_guest_and_leaves_the_image_alone(image):
-    before = digest(image)
+def test_4_2_write_past_end_writes_first_then_cuts_the_file_back_and_stops_the_guest(image):
+    """2007 wrote, then checked: the sector in range *is* changed, the file is cut back to size."""
+    original = image.read_bytes()
     d = Disk(image)
     data = d.g.alloc(1024, align=4096)
     d.g.memory.write(data, b"X" * 1024)
     d.request(1, 63, 1024, [(data, 1024)])
-    assert d.g.dead.startswith("Launcher exited: Write past end")
-    assert digest(image) == before
+    assert d.g.dead == f"Launcher exited: Write past end {63 * SECTOR}+1024"
+    assert d.g.launcher.log == [f"lguest: Write past end {63 * SECTOR}+1024"]
+    assert image.read_bytes() == original[:63 * SECTOR] + b"X" * SECTOR     # same size, last sector X
 
 
 def test_4_2_no_reply_buffer_bound_stops_the_guest(image):
@@ -107,7 +109,28 @@ def test_4_2_no_reply_buffer_bound_stops_the_guest(image):
     g = host.launch(mem_mb=4, block=[image], drivers=())
     page = int(g.devices[0]["pfn"]) << abi.PAGE_SHIFT
     g.kernel.lguest_send_dma(page, g.dma([]))
-    assert g.dead == "Launcher exited: block: no reply buffer bound to the block page's key"
+    assert g.dead == "Launcher exited: Block request didn't give us a dma buffer: No such file or directory"
+
+
+def test_4_2_a_failed_readv_leaves_minus_1_in_the_replys_used_len_and_result_2(image):
+    """readv()'s -1 goes straight into used_len (0xffffffff); result is 2, as bytes != len."""
+    d = Disk(image)
+    os.close(d.g.launcher.disks[0].fd)                  # every read now fails (EBADF)
+    d.g.launcher.disks[0].fd = os.open(os.devnull, os.O_WRONLY)
+    assert d.request(0, 0, 512) == 2
+    assert d.g.memory.u32(d.reply) == 0xFFFFFFFF and d.g.dead is None
+
+
+def test_4_2_a_failed_writev_is_a_write_past_end(image):
+    """2007's len was unsigned: writev()'s -1 became 4294967295, "past the end" of any disk."""
+    before = digest(image)
+    d = Disk(image)
+    os.close(d.g.launcher.disks[0].fd)
+    d.g.launcher.disks[0].fd = os.open(image, os.O_RDONLY)   # writes now fail (EBADF)
+    data = d.g.alloc(512, align=4096)
+    d.request(1, 0, 512, [(data, 512)])
+    assert d.g.dead == "Launcher exited: Write past end 0+4294967295"
+    assert digest(image) == before
 
 
 def test_4_2_a_reply_section_straddling_the_top_of_ram_is_filled_across_it(image):
@@ -164,16 +187,24 @@ def test_4_5_o_direct_opens_the_image_with_the_flag(image):
         assert bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT) is direct
 
 
-def test_4_5_o_direct_part_sector_write_gets_result_2_and_the_image_is_unchanged(image):
-    """A Guest that asks for part of a sector: the kernel refuses (EINVAL) and result is 2."""
+def test_4_5_o_direct_part_sector_write_fails_and_so_is_a_write_past_end(image):
+    """A Guest that asks for part of a sector: the kernel refuses (EINVAL), and 2007's unsigned
+    length makes that -1 a write past the end: the Launcher stops, the image is unchanged."""
     _o_direct_or_skip(image)
     before = digest(image)
     d = Disk(image, o_direct=True)
     data = d.g.alloc(4096, align=4096)
     d.g.memory.write(data, b"W" * 4096)
-    assert d.request(1, 2, 100, [(data, 100)]) == 2
-    assert digest(image) == before and d.g.dead is None
-    assert any("pwritev of 100 bytes at 1024" in line for line in d.g.launcher.log)
+    d.request(1, 2, 100, [(data, 100)])
+    assert d.g.dead == "Launcher exited: Write past end 1024+4294967295"
+    assert digest(image) == before
+
+
+def test_4_5_o_direct_part_sector_read_gets_result_2_and_used_len_minus_1(image):
+    _o_direct_or_skip(image)
+    d = Disk(image, o_direct=True)
+    assert d.request(0, 2, 100, reply_len=100) == 2
+    assert d.g.memory.u32(d.reply) == 0xFFFFFFFF and d.g.dead is None
 
 
 def test_4_5_guest_ram_is_page_aligned_so_the_kernel_copies_fast(tmp_path):

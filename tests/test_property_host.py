@@ -10,9 +10,13 @@ trace events the step emitted and the DMA structs as they were before the step:
 
 * no Python exception escapes the Host (the harness never calls into a dead Guest);
 * bytes change only where the rules allow: a copy's receiving sections (and there, the
-  sender's bytes, in order), used_len fields, and a Launcher's input buffers;
+  sender's bytes as 2007's copy_data() took them: each step from the start of its source
+  section), used_len fields, and a Launcher's input buffers;
 * every used_len written is at most the capacity of the list it was written into;
-* a dead Guest never receives (no copy, used_len, GETDMA or irq delivery after its kill);
+* a dead Guest never receives (no copy, used_len, GETDMA or irq delivery after its kill),
+  except where io.c carried on after a kill: an unreadable send descriptor read as zeros and
+  delivered as an empty list, an empty list's receiver killed by its check still given
+  used_len 0, and a GETDMA entry that lgread() could not read handed out all the same;
 * at most 32 bindings per Guest, and exactly those a shadow of the binding table predicts;
 * a kill is a trace event, its message is the first one, and nobody else dies silently.
 """
@@ -105,16 +109,23 @@ def sections(state, L, addr):
     return out
 
 
-def stream(L, secs, total):
-    """The (buffer, offset, length) pieces of the first ``total`` bytes of a section list."""
-    out = []
-    for a, n in secs:
-        if total <= 0:
-            break
-        k = min(n, total)
-        out += L.pieces(a, k)
-        total -= k
-    return out
+def lockstep(src, dst):
+    """(source section, its offset, destination section, its offset, bytes) for each step of
+    the copy: the walk of reference §3.5, written here independently of the package."""
+    si = di = so = do = 0
+    while si < len(src) and di < len(dst):
+        n = min(src[si][1] - so, dst[di][1] - do)
+        yield si, so, di, do, n
+        so, do = so + n, do + n
+        if so == src[si][1]:
+            si, so = si + 1, 0
+        if do == dst[di][1]:
+            di, do = di + 1, 0
+
+
+def address_ok(L, addr, n):
+    """lguest_address_ok(): the end below the pfn limit, with no wrap."""
+    return addr + n < 1 << 32 and (addr + n) // PAGE < L.top // PAGE
 
 
 def section_ok(L, addr, n):
@@ -257,24 +268,36 @@ class HostMachine(RuleBasedStateMachine):
                 dead.add(gid)
                 first_msg[gid] = e.msg
             elif e.kind == "copy":
-                assert gid not in dead and e.to not in dead, f"a dead Guest took part in a copy: {e}"
+                assert e.to not in dead, f"a dead Guest received a copy: {e}"
+                if gid in dead:                         # io.c read the descriptor as zeros and carried on
+                    assert first_msg.get(gid) == f"bad read address {self.udma:#x} len 100" and e.bytes == 0, e
                 assert gid == self.sender and copy_ev is None, f"a copy nobody sent: {e}"
                 copy_ev = e
                 copy_total = self.apply_copy(before, expected, copied, free, e)
             elif e.kind == "used_len":
-                assert gid not in dead, f"used_len written into dead Guest {gid}: {e}"
                 L = self.L[gid]
                 cap = sum(n for _, n in sections(before, L, e.addr))
                 assert e.value <= cap, f"used_len {e.value} > capacity {cap}: {e}"
                 if e.fields.get("by") == "launcher":      # console output, or an input buffer
+                    assert gid not in dead, f"used_len written into dead Guest {gid}: {e}"
                     assert (gid, e.addr) in handed_out | {(self.sender, self.udma)}, f"stray used_len {e}"
-                else:                                   # the sender's, then the receiver's (§3.5)
-                    assert copy_ev is not None and (gid, e.addr) in {(self.sender, self.udma),
-                                                                    (copy_ev.to, copy_ev.entry)}, f"stray {e}"
+                elif copy_ev is not None:               # the sender's, then the receiver's (§3.5)
+                    unread = first_msg.get(gid) == f"bad read address {self.udma:#x} len 100"
+                    assert gid not in dead or (gid == self.sender and unread), f"used_len into dead Guest {gid}: {e}"
+                    assert (gid, e.addr) in {(self.sender, self.udma), (copy_ev.to, copy_ev.entry)}, f"stray {e}"
                     assert e.value == copy_total, f"used_len {e.value} but {copy_total} bytes were copied"
+                else:                                   # do_dma() refused a list: nothing was copied
+                    assert e.value == 0, f"used_len {e.value} with no copy: {e}"
+                    if (gid, e.addr) != (self.sender, self.udma):    # an empty list still reaches the receiver
+                        assert self.sent_empty(before) and self.is_entry(gid, e.addr), f"stray {e}"
                 write(expected, copied, L, e.addr, U32.pack(e.value))
+            elif e.kind == "getdma" and e.fields.get("entry") is not None and gid in dead:
+                # lgread() could not read the entry: it killed the Guest, and io.c handed it out anyway,
+                # with the irq written into its used_len wherever that word itself is in range
+                assert first_msg.get(gid) == f"bad read address {e.entry:#x} len 100", e
+                if address_ok(self.L[gid], e.entry, 4):
+                    write(expected, copied, self.L[gid], e.entry, U32.pack(e.irq))
             elif e.kind == "getdma" and e.fields.get("entry") is not None:
-                assert gid not in dead, f"GETDMA served dead Guest {gid}: {e}"
                 L = self.L[gid]
                 write(expected, copied, L, e.entry, U32.pack(e.irq))
                 handed_out.add((gid, e.entry))
@@ -284,9 +307,14 @@ class HostMachine(RuleBasedStateMachine):
                         free += [(b, o, o + k) for b, o, k in L.pieces(a, n, clip=True)]
             elif e.kind == "irq_deliver":
                 assert gid not in dead, f"irq delivered to dead Guest {gid}: {e}"
+                L = self.L[gid]
                 if halted_before[gid] and gid not in woke:
                     woke.add(gid)                       # a halted Guest wakes with interrupts on
-                    write(expected, copied, self.L[gid], self.L[gid].lguest_data, U32.pack(0x200))
+                    write(expected, copied, L, L.lguest_data, U32.pack(0x200))
+                # handle_level_irq(): a line with no handler stays masked in blocked_interrupts
+                assert not L.g.kernel.irq_actions.get(e.irq), "the harness registers no handlers"
+                blocked = U32.unpack(read(expected, L, L.lguest_data + 4, 4))[0] | 1 << e.irq
+                write(expected, copied, L, L.lguest_data + 4, U32.pack(blocked))
             elif e.kind == "check" and not e.ok:
                 assert not section_ok(self.L[gid], e.addr, e.len), f"a good section was refused: {e}"
             elif e.kind == "hypercall":
@@ -320,17 +348,33 @@ class HostMachine(RuleBasedStateMachine):
             else:
                 assert g.id not in first_msg, f"kill event for Guest {g.id}, which still runs"
 
+    def sent_empty(self, before):
+        """Is the send list empty: its len[0] 0, or its descriptor unreadable (read as zeros)?"""
+        S = self.L[self.sender]
+        return not address_ok(S, self.udma, 100) or not sections(before, S, self.udma)
+
+    def is_entry(self, gid, addr):
+        """Is ``addr`` an entry of one of this Guest's bound arrays (the shadow table)?"""
+        return any(entry and (addr - entry[1]) % 100 == 0 and 0 <= (addr - entry[1]) // 100 < entry[2]
+                   for entry in self.table[gid])
+
     def apply_copy(self, before, expected, copied, free, e):
-        """§3.5: the sender's bytes, read end to end, go into the receiver's sections in order."""
+        """§3.5 as 2007 ran it: each step copies from the *start* of its source section."""
         S, D = self.L[e.guest], self.L[e.to]
         assert e.guest != e.to, f"a Guest delivered to itself: {e}"
-        src, dst = sections(before, S, self.udma), sections(before, D, e.entry)
+        src = sections(before, S, self.udma) if address_ok(S, self.udma, 100) else []
+        dst = sections(before, D, e.entry)
         for L, secs in ((S, src), (D, dst)):
             bad = [(a, n) for a, n in secs if not section_ok(L, a, n)]
             assert not bad, f"copied through Guest {L.id}'s list, which has bad sections {bad}: {e}"
         total = min(sum(n for _, n in src), sum(n for _, n in dst))
         assert e.bytes == total, f"copied {e.bytes} bytes; lockstep over {src} -> {dst} gives {total}"
-        s_pieces, d_pieces = stream(S, src, total), stream(D, dst, total)
+        s_pieces, d_pieces, reread = [], [], 0
+        for si, so, di, do, n in lockstep(src, dst):
+            s_pieces += S.pieces(src[si][0], n)           # the bug: srcoff is never added
+            d_pieces += D.pieces(dst[di][0] + do, n)
+            reread += n if so else 0
+        assert e.fields.get("reread", 0) == reread, f"{reread} bytes re-read from a section start: {e}"
         if overlaps(s_pieces, d_pieces):               # copying over itself: the C did memcpy, unspecified
             free.extend((b, o, o + k) for b, o, k in d_pieces)
             return total
@@ -362,7 +406,7 @@ class HostMachine(RuleBasedStateMachine):
         if irq >= abi.LGUEST_IRQS:                      # §3.2.1: fails softly, before the key
             assert ret == 0 and g.dead is None
         elif not L.key_ok(k):                           # §3.1: a bad key kills
-            assert ret == 0 and g.dead is not None and "bad dma key" in g.dead and hex(k) in g.dead
+            assert ret == 0 and g.dead == f"bad dma key {k:#x}"
         elif irq == 0:                                  # §3.2.3: unbind, key AND array
             slot = next((s for s, entry in enumerate(table) if entry and entry[0] == L.ident(k)
                          and entry[1] == dmas), None)
@@ -405,7 +449,7 @@ class HostMachine(RuleBasedStateMachine):
         put(L, udma, resolve_sections(L, secs), 0 if zero else 0x5A5A5A5A)
         _, events = self.step(lambda: g.hypercall(abi.LHCALL_SEND_DMA, k, udma), udma=udma, sender=g.id)
         if not L.key_ok(k):                             # §3.1
-            assert g.dead is not None and "bad sending DMA key" in g.dead and hex(k) in g.dead
+            assert g.dead == "bad sending DMA key"
             return
         ident = L.ident(k)
         if ident[0] == "private" or not any(entry and entry[0] == ident for other in self.guests
@@ -452,10 +496,10 @@ class HostMachine(RuleBasedStateMachine):
                 "send_misaligned": (abi.LHCALL_SEND_DMA, key, L.sd)}[how]
         self.step(lambda: g.hypercall(*call))
         assert g.dead is not None
-        expect = {"crash": ["CRASH: boom"], "crash_bad_pointer": ["CRASH: "], "unknown": [str(99 + n)],
-                  "bind_misaligned": ["bad dma key", hex(key)], "send_misaligned": ["bad sending DMA key", hex(key)]}
-        for text in expect[how]:
-            assert text in g.dead, (text, g.dead)
+        expect = {"crash": "CRASH: boom", "crash_bad_pointer": f"bad read address {L.top + 8:#x} len 128",
+                  "unknown": f"Bad hypercall {99 + n}\n", "bind_misaligned": f"bad dma key {key:#x}",
+                  "send_misaligned": "bad sending DMA key"}
+        assert g.dead == expect[how]
 
     @precondition(lambda self: self.alive())
     @rule(gi=st.integers(0, 2))

@@ -56,8 +56,10 @@ class LguestBlk:
         self.next_block_index = "a"           # the 27th disk becomes "lgb{"
         self.next_major = 254
         self.disks: list[Blockdev] = []
-        self.end_entire = True                # False: the old end_request() (see D:495)
-        self._max_in_flight = 1               # the exercise of D:440: more than the protocol allows
+        # 2007-DIFF(end-request): an exercise switch; False ends requests the old way (D:495).
+        self.end_entire = True
+        # 2007-DIFF(in-flight): an exercise switch (D:440); 2007 had one request in flight.
+        self._max_in_flight = 1
         self.stack_dma = None                 # do_write's / do_read's local lguest_dma (first probe)
         self.lguestblk_drv = LguestDriver("lguestblk", abi.LGUEST_DEVICE_T_BLOCK, self.lguestblk_probe)
 

@@ -2,8 +2,9 @@
 
 The bus is how a Guest finds its devices: it maps the descriptor page the Launcher put
 above the top of RAM, adds a device for every non-empty descriptor, and matches each
-with the driver that registered for its type. The ``status`` byte of each descriptor
-records how far that got, so the Host can see it even when the console cannot.
+with the driver that registered for its type. The ``status`` field of each descriptor
+records how far that got. In 2007 nothing on the Host side read it back (the Launcher
+has a FIXME wishing it did); the bits were put there for a Host to read one day.
 """
 from __future__ import annotations
 
@@ -61,8 +62,7 @@ class LguestBus:
             return 0
         page = kernel.lguest_map(kernel.max_pfn << abi.PAGE_SHIFT, 1)
         self.lguest_devices = page[:abi.LGUEST_MAX_DEVICES * abi.lguest_device_desc.itemsize].cast("B")
-        kernel.printk("lguest: bus registered")
-        self.scan_devices()
+        self.scan_devices()                            # silently: 2007's bus printed nothing here
         return 0
 
     def desc(self, index: int):

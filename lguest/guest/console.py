@@ -69,10 +69,11 @@ class HvcLguest:
 
     # --- D:370 ----------------------------------------------------------------------------
     def lguestcons_probe(self, lgdev) -> int:
-        """D:370: make the interactive console, then bind the input buffer at key 0."""
+        """D:370: make the interactive console, then bind the input buffer at key 0.
+
+        hvc_alloc() only notes the irq: hvc asks for it when the console is first opened."""
         hp = self.kernel.hvc.hvc_alloc(0, lgdev_irq(lgdev), self.lguest_cons, OUTBUF_SIZE)
         lgdev.private = hp
-        self.kernel.attach_console_tty(hp)
         err = self.kernel.lguest_bind_dma(abi.LGUEST_CONSOLE_DMA_KEY, self.cons_input, 1, lgdev_irq(lgdev))
         if err:
             self.kernel.printk("lguest console: failed to bind buffer.")

@@ -13,6 +13,9 @@ soon as the Host goes idle (Linux retries three times, a second apart).
 """
 from __future__ import annotations
 
+# 2007-DIFF(inet): a Guest ran Linux's own IPv4 stack and user programs; this stack, with
+# one ARP try and no TCP or UDP, is the model's.
+
 import errno
 import os
 from collections import deque

@@ -20,7 +20,7 @@ from .console import HvcLguest
 from .inet import Inet
 from .kmalloc import Allocator, heap_start
 from .linux.hvc import Hvc
-from .linux.interrupt import IRQ_HANDLED, IRQ_NONE, IRQF_SAMPLE_RANDOM, IRQF_SHARED  # noqa: F401 (drivers and chapters import them from here)
+from .linux.interrupt import IRQ_HANDLED, IRQ_NONE, IRQF_DISABLED, IRQF_SAMPLE_RANDOM, IRQF_SHARED  # noqa: F401 (drivers and chapters import them from here)
 from .linux.tty import Tty
 from .net import LguestNet
 from .shell import PROMPT, Shell
@@ -52,11 +52,11 @@ class GuestKernel:
         self.max_pfn = memory.ram_size >> abi.PAGE_SHIFT
         self.kmalloc = Allocator(heap_start(memory.ram_size), memory.ram_size)
         self.irq_actions: dict[int, list[IrqAction]] = {}
-        self.irq_counts = [0] * abi.LGUEST_IRQS           # /proc/interrupts
-        self.irqs_unhandled = [0] * abi.LGUEST_IRQS        # every handler said IRQ_NONE
+        self.irq_counts = [0] * abi.LGUEST_IRQS           # kstat: every interrupt taken (/proc/interrupts)
+        self.irqs_unhandled = [0] * abi.LGUEST_IRQS        # taken with handlers, all of which said IRQ_NONE
+        self.irq_depth = [1] * abi.LGUEST_IRQS             # disable depth: a line starts disabled
         self.dmesg: list[str] = []
         self.dev_nodes: list[str] = []
-        self.lguest_data = None
         self.hvc = Hvc(self)
         self.bus = LguestBus(self)
         self.tty = None
@@ -69,13 +69,15 @@ class GuestKernel:
         self.trace_sink = None                            # if set, emit() also calls it (the machine: host.trace)
         self.debug: list[str] = []                        # pr_debug(): compiled out, but kept here
         self.sleep_until = None                           # how a process waits for an irq: set by the machine
+        self.lguest_data = self._static_lguest_data()     # lguest.c's static struct, told to the Host at boot
 
     def boot(self) -> None:
         """The boot steps the I/O story needs, in Linux's initcall order."""
         if self.paravirt_name == "lguest":
-            self.lguest_data = self._setup_lguest_data()
+            self.hcall(abi.LHCALL_LGUEST_INIT, self.lguest_data)    # lguest_init(): the first hypercall
         if self.console is not None:
             self.console.cons_init()                      # console_initcall: output from here on
+        # 2007-DIFF(boot-banner): the real banner names the compiler, the build and the date.
         self.printk(f"Linux version 2.6.23 (the lguest model): Guest {self.id}, "
                     f"{self.memory.ram_size >> 20} MiB")
         self.bus.lguest_bus_init()                        # postcore_initcall
@@ -85,11 +87,9 @@ class GuestKernel:
             self.block.lguestblk_init()
         if self.net is not None:                          # after block, as in the link order
             self.net.lguestnet_init()
-        self.printk(f"lguest: {len(self.bus.devices)} device(s), "
-                    f"{sum(d.driver is not None for d in self.bus.devices)} with a driver")
         self.inet.init_scripts()                          # "ifconfig ethN ADDR up" for each interface
-        if self.tty is not None:
-            self.tty.write(PROMPT.encode())               # init starts a shell on the console
+        if self.hvc.consoles:
+            self.open_console()                           # init opens /dev/console and starts a shell
 
     def open(self, path: str, mode: str = "rb", buffering: int = -1):
         """Open /dev/lgbX as a file whose reads and writes go through the driver.
@@ -119,11 +119,16 @@ class GuestKernel:
     def register_dev(self, name: str) -> None:
         self.dev_nodes.append(name)
 
-    def attach_console_tty(self, hp) -> None:
-        """Open the interactive console as the shell's terminal."""
+    def open_console(self) -> None:
+        """init opens the console (hvc0) and starts a shell on it.
+
+        The tty open is what asks for the console's interrupt (hvc_open(), the first open only)."""
+        hp = self.hvc.consoles[0]
+        self.hvc.hvc_open(hp)
         self.tty = Tty(lambda data: self.hvc.hvc_write(hp, data))
         self.tty.on_line = self.shell.on_line
         hp.tty = self.tty
+        self.tty.write(PROMPT.encode())
 
     def proc_interrupts(self) -> str:
         """/proc/interrupts: each line with a handler, its count, the chip and the handlers."""
@@ -134,13 +139,14 @@ class GuestKernel:
                 lines.append(f"{irq:3d}: {self.irq_counts[irq]:10d}   lguest  {', '.join(a.name for a in actions)}")
         return "\n".join(lines) + "\n"
 
-    def _setup_lguest_data(self) -> int:
-        """Share irq_enabled and blocked_interrupts with the Host (LHCALL_LGUEST_INIT)."""
+    def _static_lguest_data(self) -> int:
+        """lguest.c's ``struct lguest_data``, which the Guest shares with the Host (LHCALL_LGUEST_INIT)."""
         addr = self.kmalloc.alloc(abi.lguest_data.itemsize, align=4)
         data = self.memory.struct_at(addr, abi.lguest_data)
-        data["irq_enabled"] = abi.X86_EFLAGS_IF
-        data["blocked_interrupts"] = 0
-        self.hcall(abi.LHCALL_LGUEST_INIT, addr)
+        data["irq_enabled"] = abi.X86_EFLAGS_IF           # as it is once start_kernel() has enabled them
+        # The timer's line starts blocked, as lguest.c's lguest_data did, until the clock code
+        # unblocks it. 2007-DIFF(no-timer): the model has no clock, so irq 0 stays blocked.
+        data["blocked_interrupts"] = 1 << 0
         return addr
 
     def printk(self, line: str) -> None:
@@ -168,29 +174,71 @@ class GuestKernel:
         """Map device pages (the real one is ioremap): a view of ``pages`` pages at phys_addr."""
         return self.memory.view(phys_addr, pages * abi.PAGE_SIZE)
 
-    # --- interrupts -----------------------------------------------------------------------
+    # --- interrupts: genirq's handle_level_irq on lguest's irq chip ---------------------
+    # The chip's mask sets the line's bit in lguest_data.blocked_interrupts, and its unmask
+    # clears it (lguest.c); the Host delivers nothing on a blocked line.
+    def _mask(self, irq: int) -> None:
+        self._lguest_data()["blocked_interrupts"] |= 1 << irq
+
+    def _unmask(self, irq: int) -> None:
+        self._lguest_data()["blocked_interrupts"] &= ~(1 << irq) & 0xFFFFFFFF
+
     def request_irq(self, irq: int, handler, flags: int, name: str, dev_id) -> int:
-        """Add a handler; a line is shared only if every handler on it says IRQF_SHARED."""
-        if not 0 < irq < abi.LGUEST_IRQS:
+        """Add a handler; a line is shared only if every handler on it says IRQF_SHARED.
+
+        The first handler starts the line (setup_irq()): enabled and unmasked."""
+        if not 0 < irq < abi.LGUEST_IRQS:               # line 0 is the timer's (see no-timer)
             return -errno.EINVAL
         chain = self.irq_actions.setdefault(irq, [])
         if chain and not (flags & IRQF_SHARED and all(a.flags & IRQF_SHARED for a in chain)):
             return -errno.EBUSY
         chain.append(IrqAction(handler, flags, name, dev_id))
+        if len(chain) == 1:
+            self.irq_depth[irq] = 0
+            self._unmask(irq)
         return 0
 
     def free_irq(self, irq: int, dev_id) -> None:
+        """Remove a handler. The last one leaves the line disabled, but not masked (lazily)."""
         chain = self.irq_actions.get(irq, [])
         chain[:] = [a for a in chain if a.dev_id is not dev_id]
+        if not chain:
+            self.irq_depth[irq] = max(self.irq_depth[irq], 1)
+
+    def disable_irq(self, irq: int) -> None:
+        """Mark the line disabled. Lazily, as genirq has done since 2.6.21: nothing is masked
+        yet. The next interrupt on it is taken, counted and masked, but its handlers do not run."""
+        self.irq_depth[irq] += 1
+
+    def enable_irq(self, irq: int) -> None:
+        """Undo one disable_irq(); the last one unmasks the line. An interrupt taken while the
+        line was disabled is not replayed (x86 has no resend for this chip): it is lost."""
+        if self.irq_depth[irq] == 0:
+            # 2007-DIFF(warn-on): Linux followed this line with WARN_ON(1), a stack trace.
+            self.printk(f"Unbalanced enable for IRQ {irq}")
+            return
+        self.irq_depth[irq] -= 1
+        if self.irq_depth[irq] == 0:
+            self._unmask(irq)                            # check_irq_resend() -> chip->enable
 
     def do_IRQ(self, irq: int) -> int:
-        """Entered by the Host when it delivers ``irq``: run every handler on the line."""
+        """Entered by the Host when it delivers ``irq``: handle_level_irq().
+
+        Mask the line and count the interrupt. With no handler, or the line disabled, that
+        is all: the line stays masked, so nothing more is delivered on it until request_irq()
+        or enable_irq() unmasks it. Otherwise run every handler, then unmask the line."""
+        self._mask(irq)
         self.irq_counts[irq] += 1
+        actions = self.irq_actions.get(irq)
+        if not actions or self.irq_depth[irq]:
+            return IRQ_NONE
         result = IRQ_NONE
-        for action in list(self.irq_actions.get(irq, ())):
+        for action in list(actions):
             result |= action.handler(irq, action.dev_id)
         if result == IRQ_NONE:
-            self.irqs_unhandled[irq] += 1
+            self.irqs_unhandled[irq] += 1                 # note_interrupt()
+        if not self.irq_depth[irq]:
+            self._unmask(irq)
         return result
 
     def _lguest_data(self):
@@ -201,13 +249,6 @@ class GuestKernel:
 
     def local_irq_enable(self) -> None:
         self._lguest_data()["irq_enabled"] = abi.X86_EFLAGS_IF
-
-    def disable_irq(self, irq: int) -> None:
-        """Mask one line: the Host leaves it pending until it is unmasked."""
-        self._lguest_data()["blocked_interrupts"] |= 1 << irq
-
-    def enable_irq(self, irq: int) -> None:
-        self._lguest_data()["blocked_interrupts"] &= ~(1 << irq) & 0xFFFFFFFF
 
     def __repr__(self):
         return f"GuestKernel(g{self.id}, irq lines in use={sorted(self.irq_actions)})"

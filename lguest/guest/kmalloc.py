@@ -1,12 +1,16 @@
 """The Guest kernel's allocator: real physical addresses for buffers and DMA arrays.
 
 A first-fit free list over the Guest's RAM above the first megabyte (where a real kernel
-image and its boot data would sit), or above the first half of a smaller RAM. Deterministic: the same calls give the same addresses.
+image and its boot data would sit), or above the first half of a smaller RAM.
+Deterministic: the same calls give the same addresses. One rule is Linux's own: a block
+of at most a page never crosses a page boundary, as no object of a kmalloc cache does.
+That is why a network receive buffer is always one DMA section (reference §3.5).
 """
 from __future__ import annotations
 
 import bisect
 
+from ..abi import PAGE_SIZE
 from ..errors import LguestError
 
 LOW_MEMORY = 1 << 20
@@ -24,6 +28,8 @@ class Allocator:
 
     def alloc(self, size: int, align: int = 16) -> int:
         """``size`` bytes aligned to ``align`` (a power of two); returns the physical address."""
+        # 2007-DIFF(kmalloc): Linux's slab allocator rounds a request up to a cache's size
+        # (32, 64, ... 4096 bytes); this first-fit list does not, so addresses differ.
         if not isinstance(size, int) or size <= 0:
             raise ValueError(f"size must be a positive number of bytes, got {size!r}")
         if not isinstance(align, int) or align <= 0 or align & (align - 1):
@@ -31,6 +37,8 @@ class Allocator:
         for hole in self._free:
             start, hole_size = hole
             addr = -(-start // align) * align
+            if size <= PAGE_SIZE and addr % PAGE_SIZE + size > PAGE_SIZE:
+                addr = -(-addr // PAGE_SIZE) * PAGE_SIZE          # start on the next page instead
             need = addr - start + size
             if need <= hole_size:
                 hole[0], hole[1] = start + need, hole_size - need

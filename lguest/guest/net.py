@@ -136,9 +136,10 @@ class LguestNet:
         section per fragment. Returns the sections written.
 
         Past 16 sections it logs "Woah dude! Megapacket!" and stops, so the packet goes out
-        truncated. (The C checks only in the fragment loop; its head loop would overrun the
-        array, which the model cannot do, so the head gets the same check.)
+        truncated.
         """
+        # 2007-DIFF(megapacket-head): the C checks only in the fragment loop; a head of more
+        # than 16 pieces would run off the end of the array. Here the head is checked too.
         sections: list[tuple[int, int]] = []
         for addr, length in _page_pieces(skb.data, headlen):
             if len(sections) == abi.LGUEST_MAX_DMA_SECTIONS:
@@ -231,6 +232,8 @@ class LguestNet:
             done += 1
             skb = info.skb[i]
             if skb is None:                                # fill_slot() failed here before
+                # 2007-DIFF(rx-oops): the C would dereference the NULL skb and oops; the model
+                # stops with an error that says so.
                 raise AssertionError(f"BUG: {dev.name} slot {i} has data but no skb (the 2007 driver would oops)")
             self.fill_slot(dev, i)
             if length < ETH_HLEN or length > RX_BUF_LEN:
@@ -307,8 +310,10 @@ class LguestNet:
             free_netdev(dev)
             return err
         irqf = IRQF_SHARED | (IRQF_SAMPLE_RANDOM if features & abi.LGUEST_DEVICE_F_RANDOMNESS else 0)
-        err = kernel.request_irq(lgdev_irq(lgdev), self.lguestnet_rcv, irqf, "lguestnet", dev)
-        if err:
+        if kernel.request_irq(lgdev_irq(lgdev), self.lguestnet_rcv, irqf, "lguestnet", dev) != 0:
+            # A 2007 bug, kept: the C jumps to its unwinding with err still 0 from
+            # register_netdev(), so the probe "succeeds" and the bus sets DRIVER_OK on a
+            # device it has just torn down.
             kernel.pr_debug(f"lguestnet: cannot get irq {lgdev_irq(lgdev)}")
             unregister_netdev(dev)
             free_netdev(dev)

@@ -10,7 +10,7 @@ import tarfile
 
 from .inet import format_arp, ifconfig_command, ping_command
 
-PROMPT = "# "
+PROMPT = "# "           # 2007-DIFF(userspace): a real Guest ran init and a real shell
 
 
 class Shell:

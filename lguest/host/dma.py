@@ -1,17 +1,21 @@
 """D:200 on the Host side: BIND_DMA, SEND_DMA, the list checks and the copy (io.c).
 
 Every value here came from a Guest, so every value is checked before use. A bad one
-kills the Guest that supplied it (first message wins) and touches nothing else; the soft
-failures of reference §3.7 stay soft. Nothing in this module raises for Guest misbehaviour.
+kills the Guest that supplied it (first message wins), with 2007's own message, and the
+Host carries on exactly as io.c did: a bad read gives zeros, a killed receiver of an
+empty list still gets its interrupt. The soft failures of reference §3.7 stay soft.
+Nothing in this module raises for Guest misbehaviour.
 """
 from __future__ import annotations
+
+from itertools import accumulate
+from typing import NamedTuple
 
 from ..abi import LGUEST_DMA_STRUCT, LGUEST_IRQS, LGUEST_MAX_DMA_SECTIONS, PAGE_SIZE
 from .keys import get_futex_key
 from .lg import Binding, Lg
+from .lgmem import DMA_SIZE, lgread_dma, lgwrite_u32
 from .pcap import capture_extents
-
-DMA_SIZE = LGUEST_DMA_STRUCT.size
 
 
 # --- BIND_DMA (reference §3.2) -------------------------------------------------------------
@@ -44,6 +48,9 @@ def bind_dma(host, lg: Lg, ukey: int, dmas: int, numdmas: int, interrupt: int) -
 
 def unbind_dma(host, lg: Lg, key, ukey: int, dmas: int) -> int:
     """Remove this Guest's first binding whose key *and* array address both match."""
+    # 2007-DIFF(unbind-twice): io.c's unbind_dma() also matched entries it had already freed
+    # (unlink_dma() clears only the irq), so a second unbind unlinked a stale entry again.
+    # Here a freed entry is gone, and the second unbind finds nothing and returns 0.
     for i, entry in enumerate(lg.dma):
         if entry is not None and entry.key == key and entry.dmas == dmas:
             _unlink(host, lg, i)
@@ -82,12 +89,15 @@ def send_dma(host, lg: Lg, ukey: int, udma: int) -> None:
     """
     key = get_futex_key(lg.memory, lg.id, ukey)
     if key is None:
-        host.kill_guest(lg, f"bad sending DMA key {ukey:#x}")
+        host.kill_guest(lg, "bad sending DMA key")
         return
     if not key.shared:
         host.emit(lg, "send_dma", key=ukey, dma=udma, to="launcher")
         lg.launcher.handle_output(ukey, udma)
         return
+    # 2007-DIFF(retry): io.c dropped its locks between the two attempts, so the receiver
+    # could restock on another CPU; here nothing runs in between, and the retry finds the
+    # ring just as full.
     for attempt in (1, 2):
         dst = first_other_binding(host, key, lg.id)
         if dst is None:
@@ -108,20 +118,27 @@ def first_other_binding(host, key, sender_id: int) -> Binding | None:
 
 
 # --- The checks (reference §3.3) -----------------------------------------------------------
-def check_dma_list(host, lg: Lg, addrs, lens) -> list | None:
+class Pinned(NamedTuple):
+    """A checked list, its pages "pinned" as the real Host pinned one per section.
+
+    ``extents`` are [view, offset, length] pieces of Guest memory, sections that sit side
+    by side merged into one; ``lens`` are the sections' own lengths, in order."""
+    extents: list
+    lens: tuple
+
+
+def check_dma_list(host, lg: Lg, addrs, lens) -> Pinned | None:
     """Every section up to the first zero length: in range, at most a page, not across one.
 
-    A bad section kills the list's owner and gives None. A good list comes back "pinned",
-    as the real Host pinned the pages it would copy through: as [view, offset, length]
-    extents of Guest memory, with sections that sit side by side merged into one.
-    The range test is lguest_address_ok() inlined (see GuestMemory.in_range), because
-    this runs for every section of every Guest-to-Guest transfer.
+    A bad section kills the list's owner ("bad DMA entry: len@addr") and gives None. The
+    range test is lguest_address_ok() inlined (see GuestMemory.in_range), because this
+    runs for every section of every Guest-to-Guest transfer.
     """
     memory = lg.memory
     limit, ram_size, ram_mv = memory.pfn_limit, memory.ram.size, memory.ram.mv
     extents: list[list] = []
     last = None
-    checked = 0
+    count = 0
     for i in range(LGUEST_MAX_DMA_SECTIONS):
         length = lens[i]
         if not length:
@@ -129,7 +146,7 @@ def check_dma_list(host, lg: Lg, addrs, lens) -> list | None:
         addr = addrs[i]
         if (addr + length) // PAGE_SIZE >= limit or length > PAGE_SIZE or (addr % PAGE_SIZE) + length > PAGE_SIZE:
             host.emit(lg, "check", ok=False, section=i, len=length, addr=addr)
-            host.kill_guest(lg, f"bad DMA entry {i}: {length}@{addr:#x}")
+            host.kill_guest(lg, f"bad DMA entry: {length}@{addr:#x}")
             return None
         if addr + length <= ram_size:
             mv, off = ram_mv, addr
@@ -141,65 +158,70 @@ def check_dma_list(host, lg: Lg, addrs, lens) -> list | None:
         else:
             last = [mv, off, length]
             extents.append(last)
-        checked += 1
-    host.emit(lg, "check", ok=True, sections=checked)
-    return extents
+        count += 1
+    host.emit(lg, "check", ok=True, sections=count)
+    return Pinned(extents, tuple(lens[:count]))
 
 
 # --- The transfer (reference §3.5) ---------------------------------------------------------
 def dma_transfer(host, src: Lg, udma: int, dst: Binding) -> bool:
-    """Copy the sender's list into the receiver's next free buffer.
+    """L:380: copy the sender's list into the receiver's next free buffer.
 
     Returns True exactly when the receiver had no free buffer (so the sender may retry).
-    The receiver's irq is raised whether or not it had room, so it can restock its ring;
-    on the abort paths (a Guest killed, or nothing copied from a non-empty list) no irq.
+    The receiver's irq is raised whether or not it had room, so it can restock its ring.
+    Only two paths raise nothing: the receiver killed while its array is read, and a
+    non-empty list that moved 0 bytes. A sender descriptor that cannot be read reads as
+    zeros, an empty list, and that is delivered: io.c carried on after the kill.
     """
-    if not src.memory.in_range(udma, DMA_SIZE):
-        host.kill_guest(src, f"bad read address {udma:#x} len {DMA_SIZE}")
-        return False
-    fields = src.memory.unpack(LGUEST_DMA_STRUCT, udma)
-    src_addr, src_len = fields[1:17], fields[17:33]
-
+    fields = lgread_dma(host, src, udma)
     dstlg = host.lgs[dst.guestid]
     entry = find_free_entry(host, dstlg, dst)
     if entry is False:
         return False                          # the receiver was killed reading its array
     if entry is not None:
-        fields = dstlg.memory.unpack(LGUEST_DMA_STRUCT, entry)
-        dst_addr, dst_len = fields[1:17], fields[17:33]
-        dst_extents = check_dma_list(host, dstlg, dst_addr, dst_len)
-        if dst_extents is None:
-            return False
-        src_extents = check_dma_list(host, src, src_addr, src_len)
-        if src_extents is None:
-            return False
-        total = copy_data(src_extents, dst_extents)
-        host.emit(src, "copy", to=dstlg.id, bytes=total, entry=entry)
-        src.memory.set_u32(udma, total)
-        host.emit(src, "used_len", addr=udma, value=total)
-        if total == 0 and src_len[0] != 0:
+        pinned = do_dma(host, src, fields, dstlg, dstlg.memory.unpack(LGUEST_DMA_STRUCT, entry))
+        total = 0
+        if pinned is not None:
+            total, reread = copy_data(pinned[0], pinned[1], host.copy_data_fixed)
+            shown = {"reread": reread} if reread else {}      # bytes 2007 took from the wrong place
+            host.emit(src, "copy", to=dstlg.id, bytes=total, entry=entry, **shown)
+        lgwrite_u32(host, src, udma, total)
+        if total == 0 and fields[17] != 0:    # len[0]: only an empty list may move nothing
             host.emit(src, "transfer_failed", reason="nothing copied from a non-empty list")
             return False
-        dstlg.memory.set_u32(entry, total)    # written last: the receiver may look at any time
-        host.emit(dstlg, "used_len", addr=entry, value=total)
-        if host.captures:                     # the frame has landed: record it if its LAN is captured
-            capture_extents(host, dst.key.space, dst_extents, total)
+        lgwrite_u32(host, dstlg, entry, total)    # written last: the receiver may look at any time
+        if host.captures and pinned:          # the frame has landed: record it if its LAN is captured
+            capture_extents(host, dst.key.space, pinned[1].extents, total)
         dst.next_dma = (dst.next_dma + 1) & 0xFFFF
     host.raise_irq(dstlg, dst.interrupt)
     return entry is None
+
+
+def do_dma(host, src: Lg, src_fields, dstlg: Lg, dst_fields) -> tuple[Pinned, Pinned] | None:
+    """L:390: check the receiver's list, then the sender's; either failing kills its owner.
+
+    Returns both lists pinned, (source, destination), ready for copy_data(); None after a kill.
+    """
+    dst_pinned = check_dma_list(host, dstlg, dst_fields[1:17], dst_fields[17:33])
+    if dst_pinned is None:
+        return None
+    src_pinned = check_dma_list(host, src, src_fields[1:17], src_fields[17:33])
+    if src_pinned is None:
+        return None
+    return src_pinned, dst_pinned
 
 
 def find_free_entry(host, dstlg: Lg, dst: Binding):
     """The first entry with used_len 0, searching from next_dma and wrapping round once.
 
     Returns its address, None if every entry is in use, or False if reading the array
-    touched a bad address (which kills the receiver, who owns the array).
+    touched a bad address (lgread_other() kills the receiver, who owns the array).
     """
     memory, num = dstlg.memory, dst.num_dmas
     for i in range(num):
         addr = dst.entry_addr((dst.next_dma + i) % num)
         if not memory.in_range(addr, DMA_SIZE):
-            host.kill_guest(dstlg, f"bad address in registered DMA struct {addr:#x}")
+            host.kill_guest(dstlg, "bad address in registered DMA struct")
             return False
         if memory.u32(addr) == 0:
             return addr
@@ -207,59 +229,109 @@ def find_free_entry(host, dstlg: Lg, dst: Binding):
     return None
 
 
-def copy_data(src: list, dst: list) -> int:
-    """Walk both section lists in lockstep, copying what fits; extra source bytes are dropped.
+def copy_steps(src_lens, dst_lens) -> list[tuple[int, int, int, int, int]]:
+    """L:400: the lockstep walk of two section lists, given their lengths.
 
-    Walking in lockstep moves the source sections, read end to end, into the destination
-    sections, filled end to end; so the merged extents from check_dma_list() give the same
-    bytes in the same places, in fewer, longer slices.
+    Each step moves what is left of the current source section or the room left in the
+    current destination section, whichever is less, then moves on in whichever list ran
+    out, or both. It stops when either list ends: source bytes beyond that are dropped.
+    Returns (source section, offset reached in it, destination section, offset in it,
+    bytes) for each step.
     """
-    si = di = s_off = d_off = total = 0
-    while si < len(src) and di < len(dst):
-        s_mv, s, s_len = src[si]
-        d_mv, d, d_len = dst[di]
-        n = min(s_len - s_off, d_len - d_off)
-        d_mv[d + d_off:d + d_off + n] = s_mv[s + s_off:s + s_off + n]
-        total += n
-        s_off += n
-        d_off += n
-        if s_off == s_len:
-            si, s_off = si + 1, 0
-        if d_off == d_len:
-            di, d_off = di + 1, 0
-    return total
+    steps = []
+    si = di = srcoff = dstoff = 0
+    while si < len(src_lens) and di < len(dst_lens):
+        n = min(src_lens[si] - srcoff, dst_lens[di] - dstoff)
+        steps.append((si, srcoff, di, dstoff, n))
+        srcoff += n
+        dstoff += n
+        if srcoff == src_lens[si]:
+            si, srcoff = si + 1, 0
+        if dstoff == dst_lens[di]:
+            di, dstoff = di + 1, 0
+    return steps
+
+
+def copy_data(src: Pinned, dst: Pinned, fixed: bool = False) -> tuple[int, int]:
+    """L:400: copy in lockstep; returns (bytes copied, bytes re-read from the wrong place).
+
+    The 2007 bug, kept: every step reads from the *start* of its source section, though
+    the code kept a source offset. So when a destination section fills in the middle of a
+    source section, the next step copies that section's first bytes again. The count is
+    right, the bytes are not. ``fixed`` (Host(copy_data_fixed=True)) reads from the offset:
+    the one-word fix. Where no destination section ends inside a source section the two
+    agree, and the whole list moves as one stream, a slice per run of memory.
+    """
+    if fixed or src.lens == dst.lens:         # the common case: the lists line up, section for section
+        return _copy_stream(src.extents, 0, dst.extents, 0, min(sum(src.lens), sum(dst.lens))), 0
+    src_ends, dst_ends = list(accumulate(src.lens)), list(accumulate(dst.lens))
+    total = min(src_ends[-1] if src_ends else 0, dst_ends[-1] if dst_ends else 0)
+    src_bounds = set(src_ends)
+    if all(end in src_bounds for end in dst_ends if end < total):
+        return _copy_stream(src.extents, 0, dst.extents, 0, total), 0
+    src_starts, dst_starts = [0, *src_ends], [0, *dst_ends]
+    reread = 0
+    for si, srcoff, di, dstoff, n in copy_steps(src.lens, dst.lens):
+        reread += n if srcoff else 0          # copy_from_user(..., src->addr[si], len): no srcoff
+        _copy_stream(src.extents, src_starts[si], dst.extents, dst_starts[di] + dstoff, n)
+    return total, reread
+
+
+def _copy_stream(src: list, at: int, dst: list, to: int, n: int) -> int:
+    """Copy ``n`` bytes from offset ``at`` of one list's byte stream to offset ``to`` of another's."""
+    copied = n
+    si, at = _find(src, at)
+    di, to = _find(dst, to)
+    while n:
+        s_mv, s_off, s_len = src[si]
+        d_mv, d_off, d_len = dst[di]
+        k = min(n, s_len - at, d_len - to)
+        d_mv[d_off + to:d_off + to + k] = s_mv[s_off + at:s_off + at + k]
+        n -= k
+        at += k
+        to += k
+        if at == s_len:
+            si, at = si + 1, 0
+        if to == d_len:
+            di, to = di + 1, 0
+    return copied
+
+
+def _find(extents: list, pos: int) -> tuple[int, int]:
+    """The extent holding stream offset ``pos``, and the offset within it."""
+    i = 0
+    while i < len(extents) and pos >= extents[i][2]:
+        pos -= extents[i][2]
+        i += 1
+    return i, pos
 
 
 # --- The Launcher's lookup (reference §3.6) ------------------------------------------------
-def get_dma_buffer(host, lg: Lg, ukey: int) -> int | None:
-    """LHREQ_GETDMA: a free receive buffer this Guest bound to ``ukey``, for its Launcher.
+def get_dma_buffer(host, lg: Lg, ukey: int) -> tuple[int, int] | None:
+    """L:320, LHREQ_GETDMA: a receive buffer this Guest bound to ``ukey``, and its irq.
 
     Scans from entry 0 (ignoring next_dma). Quirk: when every entry is in use it returns
     the *last* one anyway, so the Launcher overwrites a buffer the Guest has not read.
-    The binding's irq is written into the chosen entry's used_len to hand it back.
+    Returns (address, irq), or None where io.c returned 0 (the Launcher gets ENOENT).
     """
     key = get_futex_key(lg.memory, lg.id, ukey)
     if key is None:
-        host.kill_guest(lg, f"bad registered DMA buffer {ukey:#x}")
+        host.kill_guest(lg, "bad registered DMA buffer")
         return None
     for binding in host.dma_hash.get(key, ()):
         if binding.guestid != lg.id:
             continue
-        chosen = None
+        chosen = 0
         for i in range(binding.num_dmas):
             chosen = binding.entry_addr(i)
-            if not lg.memory.in_range(chosen, DMA_SIZE):
-                host.kill_guest(lg, f"bad address in registered DMA struct {chosen:#x}")
-                return None
-            if lg.memory.u32(chosen) == 0:
+            if lgread_dma(host, lg, chosen)[0] == 0:   # a bad entry reads as zeros: "free"
                 break
         else:
-            if chosen is not None:
+            if chosen:
                 host.emit(lg, "getdma_reuse_last", key=ukey, entry=chosen)
-        if chosen is None:
-            return None                        # bound with a count of 0: nothing to hand out
-        lg.memory.set_u32(chosen, binding.interrupt)
+        if not chosen:                        # bound with a count of 0: io.c returned 0, ENOENT
+            break
         host.emit(lg, "getdma", key=ukey, entry=chosen, irq=binding.interrupt)
-        return chosen
+        return chosen, binding.interrupt
     host.emit(lg, "getdma", key=ukey, entry=None)
     return None

@@ -15,7 +15,10 @@ from typing import NamedTuple
 
 
 class FutexKey(NamedTuple):
-    """What a DMA key names: ``shared`` memory of a file, or one Guest's ``private`` memory."""
+    """What a DMA key names: ``shared`` memory of a file, or one Guest's ``private`` memory.
+
+    2007-DIFF(key-refs): a bound key held a reference on the mm or the inode behind it
+    (get_futex_key_refs), dropped again at unbind; the model counts no references."""
     shared: bool
     space: int | str        # the Guest id (private) or the shared file's name
     offset: int             # the physical address (private) or the offset in the file
@@ -32,6 +35,8 @@ def get_futex_key(memory, guest_id: int, addr: int) -> FutexKey | None:
     It fails unless the address is 4-byte aligned (a futex rule lguest inherits, not one
     it needs) and mapped. The caller kills the Guest; its message depends on the call.
     """
+    # 2007-DIFF(keys-above-top): any address the Launcher had mapped had a futex key, its
+    # own code and stack above the Guest included; here nothing is mapped above top.
     if addr % 4 or not 0 <= addr < memory.top:
         return None
     region = memory.region_at(addr)

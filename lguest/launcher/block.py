@@ -4,8 +4,9 @@ The Guest writes the request into the ``lguest_block_page`` (type, sector, bytes
 to the page's key: the data itself for a write, an empty "ping" for a read. The Launcher
 moves the bytes with ``os.preadv``/``os.pwritev`` straight into views of Guest memory, as
 the real one used readv/writev, sets ``result`` (1 done, 2 short) and raises the irq of
-the Guest's bound reply buffer. A request that points outside the disk stops the Launcher
-("Bad offset", "Write past end"), and the image is not touched.
+the Guest's bound reply buffer. A request that starts past the end of the disk stops the
+Launcher before anything moves ("Bad offset"); a write that runs past the end is written
+first, then cut back, and stops it ("Write past end"): the sectors in range have changed.
 """
 from __future__ import annotations
 
@@ -35,7 +36,10 @@ def open_image(path, o_direct: bool = False) -> tuple[int, int]:
 
     ``o_direct`` opens it as the 2007 Launcher always did, bypassing the page cache (else,
     its comment says, the benchmarks would be too fast). Then the kernel moves only whole
-    sectors, so a request for part of one fails (EINVAL) and gets result 2."""
+    sectors, so a request for part of one fails (EINVAL): a read gets result 2 and a
+    used_len of -1; a write's -1 is a huge unsigned length, so it is "Write past end"."""
+    # 2007-DIFF(o-direct): 2007 always opened with O_DIRECT; the model asks for it (not every
+    # file system offers it, and the page cache keeps the tests fast).
     path = os.fspath(path)
     flags = os.O_RDWR | getattr(os, "O_LARGEFILE", 0) | (os.O_DIRECT if o_direct else 0)
     try:
@@ -76,43 +80,54 @@ class BlockFile:
         self.requests = 0
 
     def handle_output(self, key: int, iov) -> int:
-        """Serve the request described in the block page; the sent DMA's used_len means nothing."""
+        """handle_block_output(): serve the request in the block page. The sent DMA's used_len
+        means nothing for a disk, so this returns 0; the answer is ``result`` and the reply.
+
+        As in 2007: a write is written first and checked after. One that ran past the end of
+        the disk (a failed writev() counts, its -1 being a huge unsigned length) has the file
+        cut back to size and stops the Launcher, so the sectors in range *are* changed. A
+        failed readv() leaves -1, 0xffffffff, in the reply's used_len, with result 2.
+        """
         launcher, page = self.launcher, self.page
         sector, write, nbytes = int(page["sector"]), bool(page["type"]), int(page["bytes"])
         off = sector * abi.SECTOR_SIZE
         if off >= self.size:
-            launcher.exit(f"Bad offset {off} (sector {sector}): the disk is {self.size} bytes")
+            # err(1, ...): 2007 also printed a stale errno after this message (left out here).
+            launcher.exit(f"Bad offset {off} vs {self.size}")
             return 0
         reply = launcher.get_dma_buffer(key)
         if reply is None:
-            launcher.exit("block: no reply buffer bound to the block page's key")
+            launcher.exit(f"Block request didn't give us a dma buffer: {os.strerror(errno.ENOENT)}")
             return 0
-        reply_addr, irq = reply
+        reply_addr, irq, reply_iov = reply
         self.requests += 1
         if write:
-            sent = sum(n for _, n in iov)
-            if off + sent > self.size:
-                launcher.exit(f"Write past end: {sent} bytes at {off}, disk is {self.size}")
+            length = self._io(os.pwritev, iov, off) & 0xFFFFFFFF      # unsigned int len
+            if off + length > self.size:
+                try:
+                    os.ftruncate(self.fd, self.size)         # trim it back; 2007 ignored a failure
+                except OSError:
+                    pass
+                launcher.exit(f"Write past end {off}+{length}")
                 return 0
-            moved = self._io(os.pwritev, iov, off) if iov else 0
             reply_len = 0
         else:
-            moved = self._io(os.preadv, launcher.dma_to_iov(reply_addr), off)
-            reply_len = max(moved, 0)
+            length = reply_len = self._io(os.preadv, reply_iov, off) & 0xFFFFFFFF
         launcher.memory.set_u32(reply_addr, reply_len)
         launcher.host.emit(launcher.lg, "used_len", addr=reply_addr, value=reply_len, by="launcher")
-        result = 1 if moved == nbytes else 2
+        result = 1 + (nbytes != length)
         page["result"] = result
-        launcher.host.emit(launcher.lg, "block_io", write=write, offset=off, bytes=moved, result=result)
+        launcher.host.emit(launcher.lg, "block_io", write=write, offset=off, bytes=length, result=result)
         launcher.trigger_irq(irq)
         return 0
 
     def _io(self, call, iov, off: int) -> int:
-        """preadv or pwritev; -1 on an error, as the C's readv()/writev() returned (result 2)."""
+        """preadv or pwritev of the sections; -1 when the call fails, as readv()/writev() did."""
+        if not iov:
+            return 0                                  # readv() of no sections reads nothing
         try:
             return call(self.fd, self._views(iov), off)
-        except OSError as e:
-            self.launcher.warn(f"block: {call.__name__} of {sum(n for _, n in iov)} bytes at {off}: {e.strerror}")
+        except OSError:
             return -1
 
     def _views(self, iov) -> list:

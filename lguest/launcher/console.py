@@ -6,6 +6,7 @@ read the last buffer yet (the quirk of reference §3.6).
 """
 from __future__ import annotations
 
+import errno
 from collections import deque
 
 from .. import abi
@@ -42,34 +43,40 @@ class Console:
         return sum(length for _, length in iov)
 
     def handle_input(self) -> bool:
-        """One read() of waiting keystrokes into the Guest's bound buffer."""
+        """handle_console_input(): one read() of waiting keystrokes into the Guest's buffer.
+
+        No buffer bound: warn, and read into a 1 KiB discard buffer. A read of nothing
+        (the buffer has no room, or input ended): warn, still hand back used_len 0 with the
+        irq, then stop watching the console, as 2007 did."""
         if not self._input or not self.watching:
             return False
+        launcher = self.launcher
         chunk = self._input.popleft()
-        found = self.launcher.get_dma_buffer(abi.LGUEST_CONSOLE_DMA_KEY)
+        found = launcher.get_dma_buffer(abi.LGUEST_CONSOLE_DMA_KEY)
         if found is None:
-            self.launcher.warn("console: no dma buffer!")
-            if len(chunk) > DISCARD_SIZE:
-                self._input.appendleft(chunk[DISCARD_SIZE:])
-            return True
-        addr, irq = found
-        used = self._readv(addr, chunk)
-        self.launcher.memory.set_u32(addr, used)
-        self.launcher.host.emit(self.launcher.lg, "used_len", addr=addr, value=used, by="launcher")
-        self.launcher.trigger_irq(irq)
+            launcher.warn("console: no dma buffer!", errno.ENOENT)    # the GETDMA write's errno
+            iov = [(None, DISCARD_SIZE)]
+        else:
+            addr, irq, iov = found
+        used = self._readv(iov, chunk)
         if used == 0:
-            # readv() into a buffer with no room returns 0, which the Launcher takes for
-            # end of input: it warns, and stops watching the console.
-            self.launcher.warn("console: input ended (read returned 0)")
-            self.watching = False
+            launcher.warnx("Failed to get console input, ignoring console.")
+        if found is not None:
+            launcher.memory.set_u32(addr, used)
+            launcher.host.emit(launcher.lg, "used_len", addr=addr, value=used, by="launcher")
+            launcher.trigger_irq(irq)
+        if used == 0:
+            self.watching = False                    # the fd leaves the Waker's set for good
         return True
 
-    def _readv(self, addr: int, chunk: bytes) -> int:
-        """Fill the buffer's sections in order; what does not fit waits for the next read."""
+    def _readv(self, iov, chunk: bytes) -> int:
+        """Fill the sections in order; what does not fit waits for the next read.
+        A section whose address is None is the discard buffer: its bytes are lost."""
         done = 0
-        for section, length in self.launcher.dma_to_iov(addr):
+        for section, length in iov:
             n = min(length, len(chunk) - done)
-            self.launcher.memory.write(section, chunk[done:done + n])
+            if section is not None:
+                self.launcher.memory.write(section, chunk[done:done + n])
             done += n
         if done < len(chunk):
             self._input.appendleft(chunk[done:])

@@ -8,6 +8,8 @@ below ``top``. Anything else stops the Launcher, and so the Guest, with a messag
 """
 from __future__ import annotations
 
+import os
+
 from .. import abi
 from ..memory import GuestMemory
 from .console import setup_console
@@ -20,58 +22,80 @@ class LauncherExit(Exception):
     """The Launcher gave up (errx()); the Guest dies with it."""
 
 
+PROGRAM = "lguest"                 # err()/warn() print the program's name first
+
+
 class Launcher:
-    def __init__(self, host, mem_mb: int, sharenet=(), block=(), tunnet=None, o_direct: bool = False):
+    def __init__(self, host, mem_mb: int, devices=(), o_direct: bool = False):
+        """``devices``: ("sharenet" | "tunnet" | "block", argument) pairs, in command-line order.
+
+        2007-DIFF(no-vmlinux): the 2007 Launcher also loaded the kernel image (and an initrd),
+        built the first page tables and wrote the boot header at address 0; here the Guest
+        kernel is Python, and RAM starts empty."""
         self.host = host
         self.o_direct = o_direct                            # open --block images with O_DIRECT
-        self.log: list[str] = []                            # what it prints on stderr
+        self.log: list[str] = []                            # what it prints on stderr, line by line
         self.memory = GuestMemory(mem_mb << 20)
         self.devices = DeviceTable(self.memory)
+        self.disks, self.tunnets = [], []
         try:
-            self._setup_devices(sharenet, block, tunnet)
+            self._setup_devices(devices)
             self.lg = host.initialize(self.memory, self)    # LHREQ_INITIALIZE(pfnlimit = top/4096)
         except Exception:
             self._release_devices()                          # a Launcher that dies frees its locks
             raise
 
-    def _setup_devices(self, sharenet, block, tunnet) -> None:
-        """Devices in command-line order, then the console, which always comes last."""
-        for name in sharenet:
-            setup_net_file(self, name)
-        self.tunnet = None
-        if tunnet is not None:
-            from .tunnet import setup_tun_net       # here: only a --tunnet Launcher needs dpkt
-            self.tunnet = setup_tun_net(self, tunnet)
-        self.disks = [BlockFile(self, path, self.o_direct) for path in block]
+    def _setup_devices(self, devices) -> None:
+        """Devices in command-line order (getopt's), then the console, which always comes last."""
+        for kind, arg in devices:
+            if kind == "sharenet":
+                setup_net_file(self, arg)
+            elif kind == "block":
+                self.disks.append(BlockFile(self, arg, self.o_direct))
+            else:
+                from .tunnet import setup_tun_net       # here: only a --tunnet Launcher needs dpkt
+                self.tunnets.append(setup_tun_net(self, arg))
         self.console = setup_console(self)
+
+    @property
+    def tunnet(self):
+        """The first --tunnet device, or None."""
+        return self.tunnets[0] if self.tunnets else None
 
     @property
     def top(self) -> int:
         return self.memory.top
 
-    def warn(self, line: str) -> None:
+    # --- err(3) and friends: what reaches stderr --------------------------------------------
+    def warnx(self, msg: str) -> None:
+        """warnx(): "lguest: MSG"."""
+        line = f"{PROGRAM}: {msg}"
         self.log.append(line)
         self.host.emit(self.lg, "launcher_warn", msg=line)
+
+    def warn(self, msg: str, err: int) -> None:
+        """warn(): warnx() with the failed call's errno spelled out after it."""
+        self.warnx(f"{msg}: {os.strerror(err)}")
 
     # --- serving output (a SEND_DMA to a private key) -------------------------------------
     def handle_output(self, key: int, udma: int) -> None:
         """Hand the Guest's DMA to the device watching ``key``; store what it used in used_len."""
         try:
             iov = self.dma_to_iov(udma)
+            for device in self.devices.devices:
+                if device.handle_output is not None and device.watch_key == key:
+                    used = device.handle_output(key, iov)
+                    if self.lg.dead is None:
+                        self.memory.set_u32(udma, used)
+                        self.host.emit(self.lg, "used_len", addr=udma, value=used, by="launcher")
+                    return
         except LauncherExit as e:
             self.exit(str(e))
             return
-        for device in self.devices.devices:
-            if device.handle_output is not None and device.watch_key == key:
-                used = device.handle_output(key, iov)
-                if self.lg.dead is None:
-                    self.memory.set_u32(udma, used)
-                    self.host.emit(self.lg, "used_len", addr=udma, value=used, by="launcher")
-                return
-        self.warn(f"Pending dma {udma:#x}, key {key:#x}")
+        self.warnx(f"Pending dma {c_pointer(udma)}, key {c_pointer(key)}")
 
     def dma_to_iov(self, udma: int) -> list[tuple[int, int]]:
-        """The sections of a Guest DMA as (addr, len), each pointer checked against ``top``."""
+        """dma2iov(): the sections of a Guest DMA as (addr, len), each checked against ``top``."""
         self._check_pointer(udma, abi.lguest_dma.itemsize)
         fields = self.memory.unpack(abi.LGUEST_DMA_STRUCT, udma)
         top = self.memory.top                         # read once: this runs for every section
@@ -86,23 +110,32 @@ class Launcher:
 
     def _check_pointer(self, addr: int, size: int) -> None:
         if addr >= self.top or addr + size >= self.top:
-            raise LauncherExit(f"Invalid address {addr:#x} (+{size}): top is {self.top:#x}")
+            # 2007-DIFF(launcher-messages): errx() printed "lguest.c:LINE: Invalid address N";
+            # the file and line of the 2007 source are left out here.
+            raise LauncherExit(f"Invalid address {addr - (1 << 32) if addr >= 1 << 31 else addr}")
 
     # --- talking to the Host through /dev/lguest ------------------------------------------
-    def get_dma_buffer(self, key: int) -> tuple[int, int] | None:
-        """LHREQ_GETDMA: a receive buffer and its irq (passed back in used_len), or None."""
+    def get_dma_buffer(self, key: int) -> tuple[int, int, list] | None:
+        """LHREQ_GETDMA, then dma2iov(): (buffer address, its irq, its sections), or None.
+
+        The Host hands the irq back in the buffer's used_len. The pointer checks of
+        dma_to_iov() may stop the Launcher (LauncherExit)."""
         try:
-            addr = self.host.lhreq_getdma(self.lg, key)
+            udma = self.host.lhreq_getdma(self.lg, key)
         except OSError:
             return None
-        return addr, self.memory.u32(addr)
+        iov = self.dma_to_iov(udma)
+        return udma, self.memory.u32(udma), iov
 
     def trigger_irq(self, irq: int) -> None:
         """LHREQ_IRQ."""
         self.host.lhreq_irq(self.lg, irq)
 
     def handle_input(self) -> bool:
-        """Serve every device with waiting input once; True if any was served."""
+        """Serve every device with waiting input once; True if any was served.
+
+        2007-DIFF(no-waker): a forked Waker select()ed on the input fds and broke the Guest
+        out of read() with LHREQ_BREAK; here the Host's run loop asks every Launcher in turn."""
         served = False
         for device in self.devices.devices:
             if device.handle_input is None or self.lg.dead is not None:
@@ -116,16 +149,24 @@ class Launcher:
 
     # --- endings --------------------------------------------------------------------------
     def exit(self, msg: str) -> None:
-        """errx(): the Launcher exits, which takes its Guest with it."""
-        self.log.append(msg)
+        """errx(): the Launcher prints its message and exits, which takes its Guest with it."""
+        self.warnx(msg)
+        # 2007-DIFF(launcher-exit): the Launcher process simply ended; the Host freed its Guest
+        # with no message of its own. The model records the exit as the Guest's death message.
         self.host.kill_guest(self.lg, f"Launcher exited: {msg}")
 
     def guest_died(self, msg: str) -> None:
-        """read() returned ENOENT: print the reason and let go of shared resources."""
-        self.log.append(f"lguest: {msg}")
+        """read() returned ENOENT: print the reason (errx), exit, and so let go of everything."""
+        if not msg.startswith("Launcher exited: "):
+            self.log.append(f"{PROGRAM}: {msg}")
         self._release_devices()
 
     def _release_devices(self) -> None:
         for device in self.devices.devices:
             if device.release is not None:
                 device.release()
+
+
+def c_pointer(value: int) -> str:
+    """glibc's %p: 0x-prefixed hex, or "(nil)" for 0."""
+    return f"{value:#x}" if value else "(nil)"

@@ -19,6 +19,7 @@ For the Guest's side (its driver and its ``ifconfig``), each tunnet is reachable
 """
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import struct
@@ -86,6 +87,8 @@ def mac_str(mac: bytes) -> str:
     return ":".join(f"{b:02x}" for b in mac)
 
 
+# 2007-DIFF(no-tap): behind the tap was the Host's own network stack (or a bridge); here
+# this small responder stands in for it, answering ARP and ping for the Host's address.
 class HostStack:
     """The Host's IP stack behind the tap, cut down to ARP and ping for one address.
 
@@ -230,16 +233,20 @@ class TunNet:
         frame = self.tap_queue.popleft()                     # read() from the tap either way
         if found is None:
             if self.sent_something:
-                launcher.warn("network: no dma buffer!")
+                launcher.warn("network: no dma buffer!", errno.ENOENT)    # the GETDMA write's errno
             self.rx_dropped += 1
             host.emit(launcher.lg, "tun_drop", bytes=len(frame), reason="no buffer bound")
             return True
-        addr, irq = found
+        addr, irq, iov = found
         if full:
             self.rx_dropped += 1
             self.rx_overwritten += 1
             host.emit(launcher.lg, "tun_drop", bytes=len(frame), reason="ring full: last buffer overwritten")
-        used = self._readv(addr, frame)
+        used = self._readv(iov, frame)
+        if used == 0:                                        # readv() into no sections at all
+            # err(1): 2007 also printed a stale errno after this message (left out here).
+            launcher.exit("reading network")
+            return True
         launcher.memory.set_u32(addr, used)
         host.emit(launcher.lg, "used_len", addr=addr, value=used, by="launcher")
         self.rx_frames += 1
@@ -248,11 +255,11 @@ class TunNet:
         launcher.trigger_irq(irq)
         return True
 
-    def _readv(self, addr: int, frame: bytes) -> int:
+    def _readv(self, iov, frame: bytes) -> int:
         """readv() of one frame into the buffer's sections, in order; what does not fit is lost."""
         launcher = self.launcher
         view, done = memoryview(frame), 0
-        for section, length in launcher.dma_to_iov(addr):   # pointer-checked against top
+        for section, length in iov:                          # pointer-checked against top
             n = min(length, len(frame) - done)
             launcher.memory.write(section, view[done:done + n])
             done += n

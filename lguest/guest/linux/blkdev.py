@@ -8,6 +8,9 @@ and completion with ``end_that_request_first``/``end_that_request_last``, plus t
 """
 from __future__ import annotations
 
+# 2007-DIFF(block-layer): no elevator, no merging, no page cache: requests come straight from
+# the model's BlockDevice (guest.open), in the order asked, each its own run of bios.
+
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable

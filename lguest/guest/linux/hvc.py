@@ -2,15 +2,16 @@
 
 A console driver gives hvc two callbacks, put_chars() and get_chars(); hvc does the rest.
 Early in boot hvc_instantiate() lets printk() reach the console before any device is
-probed; later hvc_alloc() makes the interactive console, with an interrupt, an output
-buffer, and a poll that reads input at most ``N_INBUF`` (16) bytes at a time.
+probed; later hvc_alloc() makes the interactive console, with an output buffer and a
+poll that reads input at most ``N_INBUF`` (16) bytes at a time. Its interrupt is only
+requested when the console is first opened (hvc_open()), and not shared.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
-from .interrupt import IRQ_HANDLED
+from .interrupt import IRQ_HANDLED, IRQF_DISABLED
 
 N_OUTBUF = 16           # hvc_console_print() writes early output in chunks this size
 N_INBUF = 16            # hvc_poll() asks get_chars() for at most this much at a time
@@ -35,6 +36,7 @@ class HvcStruct:
     tty: object = None
     polls: int = 0
     get_chars_calls: int = 0
+    count: int = 0              # how many times the tty is open
 
     def __repr__(self):
         return f"HvcStruct(hvc{self.vtermno}, irq={self.irq}, outbuf={self.outbuf_size} bytes)"
@@ -68,13 +70,19 @@ class Hvc:
             ops.put_chars(0, self.early_buf, len(chunk))
 
     def hvc_alloc(self, vtermno: int, irq: int, ops: HvOps, outbuf_size: int) -> HvcStruct:
-        """The interactive console: an output buffer, and input polled when ``irq`` fires."""
-        outbuf = self.kernel.kmalloc.alloc(outbuf_size, align=outbuf_size)   # kmalloc never splits a page
+        """The interactive console: an output buffer, and the irq to ask for when it is opened."""
+        outbuf = self.kernel.kmalloc.alloc(outbuf_size, align=outbuf_size)
         hp = HvcStruct(vtermno, irq, ops, outbuf, outbuf_size)
         self.consoles.append(hp)
-        self.kernel.request_irq(irq, self.hvc_handle_interrupt, 0, "hvc_console", hp)
         self.kernel.register_dev(f"hvc{vtermno}")
         return hp
+
+    def hvc_open(self, hp: HvcStruct) -> int:
+        """A tty open of hvcN: the first one requests the console's irq, IRQF_DISABLED, not shared."""
+        hp.count += 1
+        if hp.count > 1:
+            return 0
+        return self.kernel.request_irq(hp.irq, self.hvc_handle_interrupt, IRQF_DISABLED, "hvc_console", hp)
 
     def hvc_handle_interrupt(self, irq: int, hp: HvcStruct) -> int:
         self.hvc_poll(hp)

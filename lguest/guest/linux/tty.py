@@ -15,7 +15,10 @@ class Tty:
         self.received = 0
 
     def receive(self, data: bytes) -> None:
-        """Characters from the console driver: echo them, and pass on each finished line."""
+        """Characters from the console driver: echo them, and pass on each finished line.
+
+        2007-DIFF(tty-echo): Linux's n_tty gathers its echo; here each character is echoed
+        with a write of its own, so each is one put_chars() and one SEND_DMA."""
         self.received += len(data)
         for byte in (data[i:i + 1] for i in range(len(data))):
             if byte in (b"\r", b"\n"):
