@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 import lguest
+import lguest.trace
 from lguest import abi
 
 SECTIONS = 16
@@ -151,6 +152,44 @@ def net_frames(frames: int = 2000, size: int = 1514):
     return seconds, best_of(raw_copy, repeat=5, number=frames * 10)
 
 
+def gib_read(limit: int, size: int = 1 << 30, chunk: int = 1 << 20) -> dict:
+    """Read a sparse 1 GiB image through Guest.open in 1 MiB reads, the trace on with ``limit``.
+
+    Run in a child process (--gib-read), so its peak RSS is its own."""
+    import os
+    import tempfile
+    with tempfile.TemporaryDirectory(dir=".") as tmp:
+        path = os.path.join(tmp, "disk.img")
+        with open(path, "wb") as f:
+            f.truncate(size)                                   # sparse: reads as zeros
+        host = lguest.Host()
+        host.trace.limit = limit
+        guest = host.launch(mem_mb=16, block=[path])
+        t0 = time.perf_counter()
+        total = 0
+        with guest.open("/dev/lgba", "rb") as disk:
+            while chunk_read := disk.read(chunk):
+                total += len(chunk_read)
+        seconds = time.perf_counter() - t0
+        assert total == size
+    return {"seconds": round(seconds, 1), "peak_rss_mb": peak_rss_mb(),
+            "events_kept": len(host.trace), "events_dropped": host.trace.dropped}
+
+
+def peak_rss_mb() -> int:
+    """This process's peak resident set (VmHWM). Not getrusage's ru_maxrss: Linux carries that
+    over from the parent through fork and exec."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) // 1024 for line in f if line.startswith("VmHWM:"))
+
+
+def gib_read_in_child(limit: int) -> dict:
+    import subprocess
+    out = subprocess.run([sys.executable, __file__, "--gib-read", str(limit)], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
 def main() -> int:
     raw = best_of(raw_copy())
     send_off = best_of(guest_to_guest_sender(trace=False))
@@ -181,6 +220,14 @@ def main() -> int:
     figures.append({"name": "net_guest_to_guest_1514B_frames_vs_raw_copies", "ratio": round(copy / frame, 4),
                     "goal": ">= 0.05", "frames_per_s": round(1 / frame), "raw_copies_per_s": round(1 / copy),
                     "frame_us": round(frame * 1e6, 2), "copy_us": round(copy * 1e6, 3)})
+    full, small = gib_read_in_child(lguest.trace.DEFAULT_LIMIT), gib_read_in_child(1000)
+    per_event = (full["peak_rss_mb"] - small["peak_rss_mb"]) * (1 << 20) / max(1, full["events_kept"] - 1000)
+    figures.append({"name": "gib_read_trace_on_peak_rss_vs_256MB_ceiling",
+                    "ratio": round(full["peak_rss_mb"] / 256, 3), "goal": "<= 1.0",
+                    **{f"default_limit_{k}": v for k, v in full.items()},
+                    **{f"limit_1000_{k}": v for k, v in small.items()},
+                    "bytes_per_event": round(per_event),
+                    "full_trace_mb": round(per_event * lguest.trace.DEFAULT_LIMIT / (1 << 20))})
     for figure in figures:
         print(json.dumps(figure))
     return 0
@@ -201,6 +248,9 @@ def profile(what: str) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--gib-read"]:
+        print(json.dumps(gib_read(int(sys.argv[2]))))
+        sys.exit(0)
     if sys.argv[1:2] == ["--profile"]:
         sys.exit(profile(sys.argv[2] if len(sys.argv) > 2 else ""))
     sys.exit(main())

@@ -10,9 +10,7 @@ Below them: ``lguest.abi`` (the C constants and struct layouts), ``lguest.memory
 (Guest-physical memory) and ``lguest.trace`` (the event log).
 """
 from . import abi
-from .errors import GuestDead, LguestError, NotYetAvailable
-from .host import Host
-from .machine import Guest
-from .memory import GuestMemoryError
+from .errors import GuestDead, GuestMemoryError, LguestError, NotYetAvailable
+from .machine import Guest, Host
 
 __all__ = ["Host", "Guest", "abi", "LguestError", "NotYetAvailable", "GuestDead", "GuestMemoryError"]

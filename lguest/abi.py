@@ -110,7 +110,8 @@ lguest_net = np.dtype({"names": ["mac"], "formats": [("u1", (6,))], "offsets": [
 # for one 100-byte record (see conventions.md).
 LGUEST_DMA_STRUCT = struct.Struct("<I16I16H")
 USED_LEN_OFFSET = 0
-assert LGUEST_DMA_STRUCT.size == lguest_dma.itemsize == 100
+DMA_SIZE = LGUEST_DMA_STRUCT.size           # sizeof(struct lguest_dma): the one definition
+assert DMA_SIZE == lguest_dma.itemsize == 100
 assert lguest_device_desc.itemsize == 12 and lguest_block_page.itemsize == 20 and lguest_net.itemsize == 6
 
 

@@ -19,7 +19,7 @@ import time
 import tty
 
 from .errors import LguestError
-from .host import Host
+from .machine import Host
 
 CTRL_C = b"\x03"
 CTRL_C_WINDOW = 1.0          # seconds: three ^C inside this make the Launcher quit

@@ -1,4 +1,9 @@
-"""Exceptions a reader of the book can meet. Guest misbehaviour never raises: it kills."""
+"""Every exception the model raises of its own, in one family under ``LguestError``.
+
+Guest misbehaviour never raises: the Host kills the Guest and says why. These are for a
+reader who asks the model for something it does not allow; each message says what is.
+(Arguments of the wrong type or value raise Python's own TypeError and ValueError.)
+"""
 
 
 class LguestError(Exception):
@@ -11,3 +16,19 @@ class NotYetAvailable(LguestError, NotImplementedError):
 
 class GuestDead(LguestError, RuntimeError):
     """The Guest was killed, so none of its code can run any more."""
+
+
+class GuestMemoryError(LguestError, ValueError):
+    """An access outside the Guest's mapped memory, or across two mappings."""
+
+
+class UnknownLanError(LguestError, LookupError):
+    """A capture of a LAN this Host has never heard of."""
+
+
+class LauncherBlockError(LguestError, ValueError):
+    """A disk image the Launcher cannot use; says what is wrong and what is allowed."""
+
+
+class LauncherExit(LguestError):
+    """The Launcher gave up (errx()); the Guest dies with it. The Launcher catches it itself."""

@@ -1,14 +1,17 @@
-"""A Guest as a reader holds it: one handle on the Launcher, the Host's record and the kernel.
+"""The facade: where the three rooms are put together for a reader.
 
-``host.launch()`` returns a ``Guest``. Its methods say which room they act in: memory and
-``alloc`` are the Guest's own; ``hypercall`` is the Guest trapping into the Host;
-``console`` is the Launcher's end of the console.
+``lguest.Host`` is the hypervisor (lguest.host.Host) plus ``launch()``, which does what
+the lguest program and a booting kernel did: a Launcher opens /dev/lguest, lays out the
+Guest and initializes it; the Guest kernel is built with the hypercall gate the Host gives
+that Guest, and boots. ``launch()`` returns a ``Guest``, whose methods say which room they
+act in: memory and ``alloc`` are the Guest's own; ``hypercall`` is the Guest trapping into
+the Host; ``console`` is the Launcher's end of the console. Only this module knows all
+three rooms; the rooms know only their own doors (see lguest/README.md).
 """
 from __future__ import annotations
 
-import errno
-
 from . import abi
+from . import host as host_room
 from .errors import GuestDead
 from .guest.kernel import DRIVERS, GuestKernel
 from .launcher.launcher import Launcher
@@ -52,25 +55,46 @@ def parse_option(option) -> tuple[str, str]:
     raise ValueError(f"a device option is one of {allowed}; got {option!r}")
 
 
+class Host(host_room.Host):
+    """The hypervisor, with ``launch()``: start a Guest as the lguest command line would."""
+
+    def __init__(self, trace: bool = True, copy_data_fixed: bool = False):
+        super().__init__(trace=trace, copy_data_fixed=copy_data_fixed)
+        self.guests: list[Guest] = []            # the Guests handed to readers, by id (slots reused)
+
+    def launch(self, mem_mb: int = 16, block=(), sharenet=(), tunnet=None, devices=None, drivers=None,
+               boot: bool = True, o_direct: bool = False) -> "Guest":
+        """Start a Guest as the Launcher's command line would, and boot its kernel.
+
+        Devices take descriptor slots in command-line order, the console last. ``devices``
+        gives that order: ``devices=["--block=disk.img", "--sharenet=lan0"]``. The keyword
+        lists ``sharenet``, ``tunnet`` (one argument or a list) and ``block`` are laid out
+        in that order: every --sharenet, then every --tunnet, then every --block.
+        ``drivers`` names the drivers built into the Guest kernel (default: all there are);
+        ``drivers=()`` gives a kernel with only the bus, for playing a driver by hand.
+        ``boot=False`` stops before the kernel boots: change it, then ``guest.kernel.boot()``.
+        ``o_direct=True`` opens the ``block`` images with O_DIRECT, as the 2007 Launcher did.
+        """
+        return boot_guest(self, mem_mb=mem_mb, devices=command_line(block, sharenet, tunnet, devices),
+                          drivers=DRIVERS if drivers is None else tuple(drivers), boot=boot, o_direct=o_direct)
+
+
 def boot_guest(host, mem_mb=16, devices=(), drivers=DRIVERS, boot=True, o_direct=False) -> "Guest":
     """What ``lguest [--sharenet=NAME | --tunnet=IP | --block=FILE]... MEM_MB`` did, then the boot.
 
     ``devices`` are (option, argument) pairs in command-line order (see command_line())."""
     if isinstance(mem_mb, bool) or not isinstance(mem_mb, int) or not 1 <= mem_mb <= MAX_MEM_MB:
         raise ValueError(f"mem_mb must be a whole number of MiB, 1..{MAX_MEM_MB}, got {mem_mb!r}")
-    launcher = Launcher(host, mem_mb, devices, o_direct=o_direct)
-    lg = launcher.lg
-    kernel = GuestKernel(lg.id, launcher.memory, lambda *args: host.hypercall(lg, *args), drivers=drivers)
-    kernel.trace_sink = lambda kind, **fields: host.emit(lg, kind, by="guest", **fields)   # wmb, used_len = 0
-    lg.guest = kernel
+    launcher = Launcher(host.open_dev_lguest(), mem_mb, devices, o_direct=o_direct)
+    gate = launcher.lguest.hypercall_gate()
+    kernel = GuestKernel(launcher.guest_id, launcher.memory, gate, drivers=drivers, trace_sink=gate.trace)
     guest = Guest(host, launcher, kernel)
-    kernel.sleep_until = guest._sleep_until
     if boot:
         kernel.boot()
         if kernel.net is not None:
             tunnet_init_scripts(launcher, kernel)
-    if lg.id < len(host.guests):
-        host.guests[lg.id] = guest               # the slot of a dead Guest, reused
+    if guest.id < len(host.guests):
+        host.guests[guest.id] = guest            # the slot of a dead Guest, reused
     else:
         host.guests.append(guest)
     return guest
@@ -94,10 +118,7 @@ class Guest:
         self.kernel = kernel
         self.id = kernel.id
         self.memory = launcher.memory
-
-    @property
-    def _lg(self):
-        return self.launcher.lg
+        self._lg = launcher.lguest.lg            # the Host's record: the facade may look at every room
 
     @property
     def console(self):
@@ -125,11 +146,11 @@ class Guest:
         """A raw hypercall, as the Guest's ``int $0x1F`` with eax=nr, edx, ebx, ecx."""
         if self.dead is not None:
             raise GuestDead(f"Guest {self.id} is dead ({self.dead}): it cannot make hypercalls")
-        return self.host.hypercall(self._lg, nr, arg1, arg2, arg3)
+        return self.kernel.hcall(nr, arg1, arg2, arg3)
 
     def dma(self, sections=(), used_len: int = 0) -> int:
         """Allocate one ``lguest_dma`` describing ``[(addr, len), ...]``; returns its address."""
-        addr = self.alloc(abi.lguest_dma.itemsize, align=4)
+        addr = self.alloc(abi.DMA_SIZE, align=4)
         write_dma(self.memory, addr, sections, used_len)
         return addr
 
@@ -138,9 +159,9 @@ class Guest:
         entries = list(entries)
         if not entries:
             raise ValueError("a DMA array needs at least one entry (a list of (addr, len) sections)")
-        addr = self.alloc(abi.lguest_dma.itemsize * len(entries), align=4)
+        addr = self.alloc(abi.DMA_SIZE * len(entries), align=4)
         for i, sections in enumerate(entries):
-            write_dma(self.memory, addr + i * abi.lguest_dma.itemsize, sections)
+            write_dma(self.memory, addr + i * abi.DMA_SIZE, sections)
         return addr
 
     @property
@@ -162,13 +183,6 @@ class Guest:
         if self.dead is not None:
             raise GuestDead(f"Guest {self.id} is dead ({self.dead}): nothing runs in it")
         return self.kernel.open(path, mode, buffering)
-
-    def _sleep_until(self, done) -> None:
-        """The Guest process sleeps while the Host runs (interrupts, Launcher I/O)."""
-        self.host.run()
-        if not done():
-            why = f": {self.dead}" if self.dead else ""
-            raise OSError(errno.EIO, f"the request never finished{why}")
 
     def __repr__(self):
         kinds = [abi.DEVICE_TYPE_NAMES[int(t)] for t in self.devices["type"] if t]

@@ -18,13 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .abi import PAGE_SIZE
+from .errors import GuestMemoryError
 
 _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
-
-
-class GuestMemoryError(ValueError):
-    """An access outside the Guest's mapped memory, or across two mappings."""
 
 
 def zeroed_pages(nbytes: int) -> np.ndarray:
@@ -107,6 +104,10 @@ class GuestMemory:
         return region.start
 
     # --- the checks -----------------------------------------------------------------------
+    def _in_ram(self, addr: int, length: int) -> bool:
+        """The fast path's one test: [addr, addr+length) lies wholly in RAM, the first region."""
+        return 0 <= addr and 0 <= length and addr + length <= self.ram.size
+
     def in_range(self, addr: int, length: int) -> bool:
         """lguest_address_ok(): the *end* address must lie below the pfn limit, with no wrap.
 
@@ -118,9 +119,8 @@ class GuestMemory:
 
     def locate(self, addr: int, length: int) -> tuple[Region, int]:
         """The region holding [addr, addr+length) and the offset of addr in it."""
-        ram = self.ram
-        if 0 <= addr and addr + length <= ram.size and length >= 0:
-            return ram, addr                          # the fast path: one compare, then a slice
+        if self._in_ram(addr, length):
+            return self.ram, addr                     # the fast path: one test, then a slice
         if addr < 0 or length < 0 or addr + length > self.top:
             raise GuestMemoryError(f"address {addr:#x} (+{length}) is outside Guest memory [0, {self.top:#x})")
         region = self.regions[bisect.bisect_right(self._starts, addr) - 1]
@@ -139,13 +139,13 @@ class GuestMemory:
 
     def views(self, addr: int, length: int) -> list[memoryview]:
         """Writable views covering [addr, addr+length), one per mapping it touches."""
-        if 0 <= addr and addr + length <= self.ram.size and length >= 0:
+        if self._in_ram(addr, length):
             return [self.ram.mv[addr:addr + length]]      # the fast path: all in RAM
         return [self.view(a, n) for a, n in self._pieces(addr, length)]
 
     def read(self, addr: int, length: int) -> bytes:
         """Copy ``length`` bytes out of Guest memory; the range may span mappings."""
-        if addr >= 0 and addr + length <= self.ram.size:
+        if self._in_ram(addr, length):
             return bytes(self.ram.mv[addr:addr + length])
         out = bytearray()
         for a, n in self._pieces(addr, length):
@@ -155,7 +155,7 @@ class GuestMemory:
     def write(self, addr: int, data) -> None:
         """Copy bytes into Guest memory; the range may span mappings."""
         data = memoryview(data).cast("B")
-        if addr >= 0 and addr + len(data) <= self.ram.size:
+        if self._in_ram(addr, len(data)):
             self.ram.mv[addr:addr + len(data)] = data     # the fast path: all in RAM
             return
         done = 0
@@ -175,15 +175,13 @@ class GuestMemory:
 
     def unpack(self, fmt: struct.Struct, addr: int) -> tuple:
         """Read a C struct at ``addr``; it may straddle two mappings (RAM and the next page)."""
-        ram = self.ram
-        if 0 <= addr and addr + fmt.size <= ram.size:
-            return fmt.unpack_from(ram.buf, addr)
+        if self._in_ram(addr, fmt.size):
+            return fmt.unpack_from(self.ram.buf, addr)
         return fmt.unpack(self.read(addr, fmt.size))
 
     def pack(self, fmt: struct.Struct, addr: int, *values) -> None:
-        ram = self.ram
-        if 0 <= addr and addr + fmt.size <= ram.size:
-            fmt.pack_into(ram.buf, addr, *values)
+        if self._in_ram(addr, fmt.size):
+            fmt.pack_into(self.ram.buf, addr, *values)
         else:
             self.write(addr, fmt.pack(*values))
 

@@ -43,39 +43,103 @@ class Event(NamedTuple):
         return f"[{self.tick:>4}] {who:<4} {self.kind:<16} {args}".rstrip()
 
 
-class Trace:
-    """An append-only list of events. ``enabled=False`` records nothing (for benchmarks)."""
+DEFAULT_LIMIT = 200_000     # events kept: about 60 MB at most, whatever the experiment's length
 
-    def __init__(self, enabled: bool = True):
+
+class Trace:
+    """The newest ``limit`` events, and the watchers called after each one.
+
+    A long experiment (a 1 GiB read, a million pings) must not grow without bound, so the
+    log keeps the newest ``limit`` events (``DEFAULT_LIMIT``, settable: ``host.trace.limit
+    = N``) and counts the older ones it let go in ``dropped``. Every event keeps its
+    sequence number, so a bookmark from ``mark()`` still means the same place. ``show()``
+    and the Chrome export say how many were dropped. ``enabled=False`` records nothing
+    and calls no watcher (for benchmarks).
+    """
+
+    def __init__(self, enabled: bool = True, limit: int = DEFAULT_LIMIT):
         self.enabled = enabled
-        self._events: list[tuple] = []
+        self._events: list[tuple] = []       # a ring: event seq lives at _slot(seq)
+        self._emitted = 0                    # events ever recorded (the next event's seq)
+        self._base = 0                       # the seq stored at index 0 when the ring last began
+        self._first = 0                      # the seq of the oldest event kept (= events dropped)
+        self._limit = 0
+        self.limit = limit
+        self._watchers: list = []
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @limit.setter
+    def limit(self, n: int) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"a trace keeps a whole number of events, at least 1; got {n!r}")
+        kept = [self._events[self._slot(seq)] for seq in range(self._first, self._emitted)][-n:]
+        self._limit, self._events = n, kept
+        self._base = self._first = self._emitted - len(kept)
+
+    def _slot(self, seq: int) -> int:
+        return (seq - self._base) % self._limit
+
+    @property
+    def dropped(self) -> int:
+        """Events recorded and then let go, oldest first, to stay within ``limit``."""
+        return self._first
 
     def emit(self, tick: int, guest: int | None, kind: str, **fields) -> None:
-        if self.enabled:
-            self._events.append((tick, guest, kind, fields))
+        """Record one event, then call every watcher with it."""
+        self.record(tick, guest, kind, fields)
+
+    def record(self, tick: int, guest: int | None, kind: str, fields: dict) -> None:
+        """emit() with the fields as one dict (the Host's hot path: no second packing)."""
+        if not self.enabled:
+            return
+        item = (tick, guest, kind, fields)
+        seq = self._emitted
+        if len(self._events) < self._limit:
+            self._events.append(item)
+        else:
+            self._events[self._slot(seq)] = item          # over the oldest
+            self._first += 1
+        self._emitted = seq + 1
+        if self._watchers:
+            event = Event(seq, tick, guest, kind, fields)
+            for watcher in list(self._watchers):
+                watcher(event)
+
+    def watch(self, fn):
+        """Call ``fn(event)`` after every recorded event; returns a function that stops it."""
+        if not callable(fn):
+            raise TypeError(f"watch() takes a function of one event, got {fn!r}")
+        self._watchers.append(fn)
+        return lambda: self._watchers.remove(fn) if fn in self._watchers else None
 
     # --- reading ------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._events)
+        """The events kept (``dropped`` more came before them)."""
+        return self._emitted - self._first
 
     def __getitem__(self, i):
+        """The i-th event kept (negative counts from the newest); a slice gives a list."""
         if isinstance(i, slice):
-            return [self._event(j) for j in range(*i.indices(len(self._events)))]
-        return self._event(range(len(self._events))[i])
+            return [self._event(self._first + j) for j in range(*i.indices(len(self)))]
+        return self._event(self._first + range(len(self))[i])
 
     def __iter__(self) -> Iterator[Event]:
-        return (self._event(i) for i in range(len(self._events)))
+        return (self._event(seq) for seq in range(self._first, self._emitted))
 
-    def _event(self, i: int) -> Event:
-        tick, guest, kind, fields = self._events[i]
-        return Event(i, tick, guest, kind, fields)
+    def _event(self, seq: int) -> Event:
+        tick, guest, kind, fields = self._events[self._slot(seq)]
+        return Event(seq, tick, guest, kind, fields)
 
     def mark(self) -> int:
         """A bookmark: pass it to since() to see only what happened after this point."""
-        return len(self._events)
+        return self._emitted
 
     def since(self, mark: int = 0) -> list[Event]:
-        return self[mark:]
+        """The events from bookmark ``mark`` on (those of them still kept)."""
+        return [self._event(seq) for seq in range(max(mark, self._first), self._emitted)]
 
     def filter(self, kind: str | tuple[str, ...] | None = None, guest: int | None = None,
                since: int = 0) -> list[Event]:
@@ -88,11 +152,19 @@ class Trace:
         return dict(Counter(e.kind for e in self.since(since)))
 
     def show(self, since: int = 0, kind=None, guest=None) -> str:
-        """The events as text lines (stable, so notebooks can compare them)."""
-        return "\n".join(repr(e) for e in self.filter(kind, guest, since))
+        """The events as text lines (stable, so notebooks can compare them).
+
+        If events the bookmark asks for were dropped, the first line says how many."""
+        lines = [repr(e) for e in self.filter(kind, guest, since)]
+        lost = self._first - since
+        if lost > 0:
+            lines.insert(0, f"({lost} earlier events dropped: the trace keeps the newest {self._limit})")
+        return "\n".join(lines)
 
     def clear(self) -> None:
+        """Forget every event; sequence numbers and the dropped count start again."""
         self._events.clear()
+        self._emitted = self._base = self._first = 0
 
     def to_chrome_json(self, path) -> None:
         """Write the log as Chrome trace-event JSON (chrome://tracing, Perfetto).
@@ -102,8 +174,10 @@ class Trace:
         events = [{"name": e.kind, "ph": "i", "s": "t", "ts": e.tick, "pid": 1,
                    "tid": -1 if e.guest is None else e.guest,
                    "args": {k: _show(v, k in ADDRESS_FIELDS) for k, v in e.fields.items()}} for e in self]
+        metadata = {"events_kept": len(self), "events_dropped": self.dropped, "limit": self._limit}
         with open(path, "w") as f:
-            json.dump({"traceEvents": events, "displayTimeUnit": "ns"}, f)
+            json.dump({"traceEvents": events, "displayTimeUnit": "ns", "metadata": metadata}, f)
 
     def __repr__(self):
-        return f"Trace({len(self)} events)"
+        dropped = f", {self.dropped} dropped" if self.dropped else ""
+        return f"Trace({len(self)} events{dropped})"

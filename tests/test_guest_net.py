@@ -54,7 +54,7 @@ def test_d510_mac_is_02_00_guestid_le_00_00():
     host, (a, b) = lan(2)
     assert eth0(a).dev_addr == bytes([2, 0, 0, 0, 0, 0]) and eth0(b).dev_addr == bytes([2, 0, 1, 0, 0, 0])
     g = host.launch(mem_mb=4, sharenet=["lan1"], drivers=())
-    g.kernel._lguest_data()["guestid"] = 0x0203          # a guestid past 255 shows the byte order
+    g.kernel.lguest_data_fields()["guestid"] = 0x0203          # a guestid past 255 shows the byte order
     g.kernel.net = LguestNet(g.kernel)
     g.kernel.net.lguestnet_init()
     assert eth0(g).dev_addr == bytes([2, 0, 0x03, 0x02, 0, 0])
@@ -257,10 +257,11 @@ def test_d560_fill_slot_barrier_before_used_len():
     old = info.skb[3]
     seen = []
 
-    def sink(kind, **fields):                            # what the Host could see at each step
-        seen.append((kind, a.memory.u32(dma), a.memory.u32(dma + 4)))
-    a.kernel.trace_sink = sink
+    def sink(event):                                     # what the Host could see at each step
+        seen.append((event.kind, a.memory.u32(dma), a.memory.u32(dma + 4)))
+    stop = a.host.watch(sink)
     assert net.fill_slot(dev, 3) == 0
+    stop()
     new = info.skb[3]
     assert new is not old
     assert seen == [("wmb", 77, new.data), ("used_len", 0, new.data)]

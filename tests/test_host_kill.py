@@ -133,7 +133,7 @@ def test_3_7_a_dead_guest_never_runs_again():
 def test_3_7_after_death_every_launcher_request_fails_with_enoent():
     host, (a, g, c), rings = _three()
     _die(host, g, _crash)
-    for request in (lambda: host.lhreq_irq(lg(g), 3), lambda: host.lhreq_getdma(lg(g), slot_key(g, 1))):
+    for request in (lambda: lg(g).fd.irq(3), lambda: lg(g).fd.getdma(slot_key(g, 1))):
         with pytest.raises(OSError) as exc:
             request()
         assert exc.value.errno == errno.ENOENT

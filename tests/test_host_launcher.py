@@ -223,7 +223,7 @@ def test_3_6_writes_the_bindings_irq_into_the_chosen_used_len():
     g = lguest.Host().launch(mem_mb=1, drivers=())
     arr, bufs = ring(g, [16, 16])
     bind(g, 0, arr, 2, 11)
-    addr = g.host.lhreq_getdma(lg(g), 0)
+    addr = lg(g).fd.getdma(0)
     assert addr == arr and used_len(g, arr) == 11 and used_len(g, arr + 100) == 0
 
 
@@ -246,7 +246,7 @@ def test_3_6_only_this_guests_binding_counts():
     before = snapshot([a, b])
     assert b.launcher.get_dma_buffer(slot_key(b, 1)) is None
     with pytest.raises(OSError) as exc:
-        host.lhreq_getdma(lg(b), slot_key(b, 1))
+        lg(b).fd.getdma(slot_key(b, 1))
     assert exc.value.errno == errno.ENOENT
     assert a.dead is None and b.dead is None
     assert_unchanged(before, [a, b])
@@ -255,7 +255,7 @@ def test_3_6_only_this_guests_binding_counts():
 def test_3_6_nothing_bound_is_enoent():
     g = lguest.Host().launch(mem_mb=1, drivers=())
     with pytest.raises(OSError) as exc:
-        g.host.lhreq_getdma(lg(g), 0)
+        lg(g).fd.getdma(0)
     assert exc.value.errno == errno.ENOENT and g.dead is None
 
 
@@ -264,7 +264,7 @@ def test_3_6_a_count_of_0_hands_out_nothing():
     arr, bufs = ring(g, [16])
     bind(g, 0, arr, 0, 3)
     with pytest.raises(OSError) as exc:
-        g.host.lhreq_getdma(lg(g), 0)
+        lg(g).fd.getdma(0)
     assert exc.value.errno == errno.ENOENT and g.dead is None
 
 
@@ -323,7 +323,7 @@ def test_3_6_console_input_with_nothing_bound_warns_and_is_dropped():
 def test_1_8_lhreq_irq_32_or_more_is_einval(irq):
     g = lguest.Host().launch(mem_mb=1, drivers=())
     with pytest.raises(OSError) as exc:
-        g.host.lhreq_irq(lg(g), irq)
+        lg(g).fd.irq(irq)
     assert exc.value.errno == errno.EINVAL and lg(g).irqs_pending == 0
 
 

@@ -311,9 +311,9 @@ def irq_situation():
     b.memory.struct_at(b.kernel.lguest_data, abi.lguest_data)["blocked_interrupts"] |= 1 << 5   # masked
     mark = host.trace.mark()
     lg1 = host.lgs[b.id]
-    host.lhreq_irq(lg1, 3)
-    host.lhreq_irq(lg1, 3)              # already pending: still one interrupt
-    host.lhreq_irq(lg1, 5)
+    lg1.fd.irq(3)
+    lg1.fd.irq(3)              # already pending: still one interrupt
+    lg1.fd.irq(5)
     return host, a, b, mark, seen
 
 
@@ -366,7 +366,7 @@ def test_interrupt_panel_disabled_interrupts_and_the_timeline_mark():
     host.run()
     b.kernel.local_irq_disable()
     later = host.trace.mark()
-    host.lhreq_irq(host.lgs[b.id], 3)
+    host.lgs[b.id].fd.irq(3)
     host.run()                                     # interrupts off: nothing delivered
     panel_all, panel_later = InterruptPanel(host), InterruptPanel(host, since=later)
     assert panel_later.text().splitlines()[2] == "g1: running, interrupts disabled"
@@ -388,7 +388,7 @@ def test_interrupt_panel_with_the_drivers_booted():
     free_irq = next(i for i in range(1, 32) if (1, i) not in boot)
     b.kernel.request_irq(free_irq, lambda irq, dev: 1, 0, "mine", "dev")
     mark = host.trace.mark()
-    host.lhreq_irq(host.lgs[b.id], free_irq)
+    host.lgs[b.id].fd.irq(free_irq)
     host.run()
     panel = InterruptPanel(host, since=mark)
     handlers = {(s.guest, ln.irq): ln.handlers for s in panel.states() for ln in s.lines if ln.handlers}
@@ -596,7 +596,7 @@ def test_chrome_trace_json_validates(tmp_path):
     s, player, events, msg = record_send()
     host = s["host"]
     a = s["a"]
-    host.lhreq_irq(host.lgs[1], 7)
+    host.lgs[1].fd.irq(7)
     host.run()
     a.kernel.lguest_send_dma(lan_key(a, 1) + 2, msg)       # a kill, too
     path = tmp_path / "trace.json"

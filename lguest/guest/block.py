@@ -16,7 +16,6 @@ from .linux.blkdev import (Request, RequestQueue, blk_fs_request, end_request, e
                            end_that_request_last)
 from .linux.interrupt import IRQ_HANDLED, IRQ_NONE, IRQF_SAMPLE_RANDOM, IRQF_SHARED
 
-DMA_SIZE = abi.lguest_dma.itemsize
 
 
 @dataclass(eq=False)
@@ -180,7 +179,7 @@ class LguestBlk:
         """D:425: set up the disk, its queue and limits, its name, irq and reply binding."""
         kernel = self.kernel
         if self.stack_dma is None:
-            self.stack_dma = kernel.kmalloc.alloc(DMA_SIZE, align=4)
+            self.stack_dma = kernel.kmalloc.alloc(abi.DMA_SIZE, align=4)
         desc = kernel.bus.desc(lgdev.index)
         phys_addr = int(desc["pfn"]) << abi.PAGE_SHIFT
         lb_page = kernel.memory.struct_at(phys_addr, abi.lguest_block_page)
@@ -191,7 +190,7 @@ class LguestBlk:
         disk.queue = RequestQueue(self.do_lgb_request, disk.disk_name)
         disk.queue.blk_queue_max_hw_segments(abi.LGUEST_MAX_DMA_SECTIONS)
         disk.queue.blk_queue_segment_boundary(abi.PAGE_SIZE - 1)
-        dma = kernel.kmalloc.alloc(DMA_SIZE, align=4)
+        dma = kernel.kmalloc.alloc(abi.DMA_SIZE, align=4)
         write_dma(kernel.memory, dma, [])                                  # used_len 0, len[0] 0
         bd = Blockdev(disk, major, lgdev_irq(lgdev), phys_addr, lb_page, dma)
         flags = IRQF_SHARED | (IRQF_SAMPLE_RANDOM if int(desc["features"]) & abi.LGUEST_DEVICE_F_RANDOMNESS else 0)

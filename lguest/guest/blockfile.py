@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import io
-from typing import Callable
 
 from .. import abi
 from .linux.blkdev import Bio, BioVec, Request
@@ -20,9 +19,9 @@ REQUEST = PAGES * abi.PAGE_SIZE
 
 
 class BlockDevice(io.RawIOBase):
-    def __init__(self, kernel, bd, writable: bool, wait: Callable[[Callable[[], bool]], None]):
+    def __init__(self, kernel, bd, writable: bool):
         super().__init__()
-        self.kernel, self.bd, self._writable, self._wait = kernel, bd, writable, wait
+        self.kernel, self.bd, self._writable = kernel, bd, writable
         self.size = bd.disk.capacity * SECTOR
         self.pos = 0
         self.batch = kernel.block.max_in_flight          # requests submitted before sleeping
@@ -63,6 +62,11 @@ class BlockDevice(io.RawIOBase):
         self.pos += n
         return n
 
+    def readall(self) -> bytes:
+        """The rest of the disk, in requests of the queue's largest size (io's default would
+        ask for 8 KiB at a time)."""
+        return self.read(max(0, self.size - self.pos))
+
     def write(self, data) -> int:
         if not self._writable:
             raise io.UnsupportedOperation("opened for reading: use mode 'r+b' to write")
@@ -93,7 +97,7 @@ class BlockDevice(io.RawIOBase):
             starts = range(0, size, REQUEST)
             reqs = [self._submit(offset + group + done, min(REQUEST, size - done), write, self.cache + done)
                     for done in starts]
-            self._wait(lambda: all(req.ended for req in reqs))
+            self.kernel.sleep_until(lambda: all(req.ended for req in reqs))
             for done, req in zip(starts, reqs):
                 if not req.uptodate:
                     raise OSError(errno.EIO, f"{self.bd.disk.disk_name}: I/O error at sector "

@@ -21,10 +21,10 @@ class HvcLguest:
         memory = kernel.memory
         # D:340: the one input buffer and its DMA: addr[0] = inbuf, len[0] = 256, len[1] = 0.
         self.inbuf = kernel.kmalloc.alloc(INBUF_SIZE, align=INBUF_SIZE)
-        self.cons_input = kernel.kmalloc.alloc(abi.lguest_dma.itemsize, align=4)
+        self.cons_input = kernel.kmalloc.alloc(abi.DMA_SIZE, align=4)
         write_dma(memory, self.cons_input, [(self.inbuf, INBUF_SIZE)])
         self.cons_offset = 0                       # how much of inbuf get_chars() has handed on
-        self.stack_dma = kernel.kmalloc.alloc(abi.lguest_dma.itemsize, align=4)   # put_chars' local
+        self.stack_dma = kernel.kmalloc.alloc(abi.DMA_SIZE, align=4)   # put_chars' local
         self.lguest_cons = HvOps(get_chars=self.get_chars, put_chars=self.put_chars)
         self.lguestcons_drv = LguestDriver("lguestcons", abi.LGUEST_DEVICE_T_CONSOLE, self.lguestcons_probe)
 

@@ -309,8 +309,7 @@ class Inet:
 
     def _wait(self) -> None:
         """Sleep while the Host runs: ARP, the echo and its reply all happen meanwhile."""
-        if self.kernel.sleep_until is not None:
-            self.kernel.sleep_until(lambda: True)
+        self.kernel.sleep_until(lambda: True)
 
     def _outcome(self, dev: NetDevice, dst: IPv4Address, seq: int):
         reply = self.echo_replies.pop((self.ping_ident, seq), None)

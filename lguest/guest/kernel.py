@@ -1,7 +1,7 @@
 """The Guest kernel's side of lguest: hypercall wrappers, lguest_map and the irq table.
 
 The drivers call these, never the Host: a Guest reaches the Host only through
-``hcall()``, the model of ``int $0x1F``. Addresses here are physical, as ``__pa()``
+``hcall()``, its hypercall gate, the model of ``int $0x1F``. Addresses here are physical, as ``__pa()``
 would give them; the model has no virtual memory, so a pointer *is* its physical address.
 """
 from __future__ import annotations
@@ -41,13 +41,18 @@ class GuestKernel:
     """The parts of a Linux Guest that every lguest driver leans on."""
 
     def __init__(self, guest_id: int, memory, hypercall: Callable[..., int] | None,
-                 paravirt_name: str = "lguest", drivers=DRIVERS):
+                 paravirt_name: str = "lguest", drivers=DRIVERS, trace_sink: Callable[..., None] | None = None):
+        """``hypercall`` is the gate: ``hypercall(nr, arg1, arg2, arg3)`` returns eax. Under
+        lguest it is the Host's HypercallGate, which also takes the kernel's interrupt entry
+        at boot and lets the Host run while a process sleeps. ``trace_sink(kind, **fields)``,
+        if given, receives the kernel's own events (see emit())."""
         unknown = set(drivers) - set(DRIVERS)
         if unknown:
             raise ValueError(f"unknown driver(s) {sorted(unknown)}: this Guest kernel can build in {list(DRIVERS)}")
         self.id = guest_id
         self.memory = memory
         self.hcall = hypercall                            # int $0x1F: the only door to the Host
+        self.trace_sink = trace_sink                      # where emit() also sends its events
         self.paravirt_name = paravirt_name                # "lguest" when running under lguest
         self.max_pfn = memory.ram_size >> abi.PAGE_SHIFT
         self.kmalloc = Allocator(heap_start(memory.ram_size), memory.ram_size)
@@ -66,15 +71,14 @@ class GuestKernel:
         self.net = LguestNet(self) if "net" in drivers else None
         self.inet = Inet(self)                            # the IPv4 stack: interfaces, addresses, ARP
         self.events = collections.deque(maxlen=4096)     # Guest-side steps no hypercall shows (wmb, used_len)
-        self.trace_sink = None                            # if set, emit() also calls it (the machine: host.trace)
         self.debug: list[str] = []                        # pr_debug(): compiled out, but kept here
-        self.sleep_until = None                           # how a process waits for an irq: set by the machine
         self.lguest_data = self._static_lguest_data()     # lguest.c's static struct, told to the Host at boot
 
     def boot(self) -> None:
         """The boot steps the I/O story needs, in Linux's initcall order."""
         if self.paravirt_name == "lguest":
             self.hcall(abi.LHCALL_LGUEST_INIT, self.lguest_data)    # lguest_init(): the first hypercall
+            self.hcall.load_idt_entry(self.do_IRQ)                 # init_IRQ(): where interrupts enter
         if self.console is not None:
             self.console.cons_init()                      # console_initcall: output from here on
         # 2007-DIFF(boot-banner): the real banner names the compiler, the build and the date.
@@ -102,10 +106,18 @@ class GuestKernel:
         name = path.removeprefix("/dev/")
         if not path.startswith("/dev/") or name not in disks:
             raise FileNotFoundError(f"{path}: this Guest's disks are {['/dev/' + d for d in disks]}")
-        raw = BlockDevice(self, self.block.disk(name), mode == "r+b", self.sleep_until)
+        raw = BlockDevice(self, self.block.disk(name), mode == "r+b")
         if buffering == 0:
             return raw
         return io.BufferedRandom(raw) if mode == "r+b" else io.BufferedReader(raw)
+
+    def sleep_until(self, done: Callable[[], bool]) -> None:
+        """A process waits for an interrupt: the Host runs (interrupts, Launcher I/O) until all
+        is quiet. If ``done()`` is still false then, the wait failed: EIO, saying why."""
+        killed = self.hcall.wait()
+        if not done():
+            why = f": {killed}" if killed else ""
+            raise OSError(errno.EIO, f"the request never finished{why}")
 
     def pr_debug(self, line: str) -> None:
         self.debug.append(line)
@@ -178,10 +190,10 @@ class GuestKernel:
     # The chip's mask sets the line's bit in lguest_data.blocked_interrupts, and its unmask
     # clears it (lguest.c); the Host delivers nothing on a blocked line.
     def _mask(self, irq: int) -> None:
-        self._lguest_data()["blocked_interrupts"] |= 1 << irq
+        self.lguest_data_fields()["blocked_interrupts"] |= 1 << irq
 
     def _unmask(self, irq: int) -> None:
-        self._lguest_data()["blocked_interrupts"] &= ~(1 << irq) & 0xFFFFFFFF
+        self.lguest_data_fields()["blocked_interrupts"] &= ~(1 << irq) & 0xFFFFFFFF
 
     def request_irq(self, irq: int, handler, flags: int, name: str, dev_id) -> int:
         """Add a handler; a line is shared only if every handler on it says IRQF_SHARED.
@@ -241,14 +253,15 @@ class GuestKernel:
             self._unmask(irq)
         return result
 
-    def _lguest_data(self):
+    def lguest_data_fields(self):
+        """The fields of lguest.c's ``lguest_data`` (at address ``self.lguest_data``), live."""
         return self.memory.struct_at(self.lguest_data, abi.lguest_data)
 
     def local_irq_disable(self) -> None:
-        self._lguest_data()["irq_enabled"] = 0
+        self.lguest_data_fields()["irq_enabled"] = 0
 
     def local_irq_enable(self) -> None:
-        self._lguest_data()["irq_enabled"] = abi.X86_EFLAGS_IF
+        self.lguest_data_fields()["irq_enabled"] = abi.X86_EFLAGS_IF
 
     def __repr__(self):
         return f"GuestKernel(g{self.id}, irq lines in use={sorted(self.irq_actions)})"

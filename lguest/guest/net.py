@@ -33,7 +33,6 @@ MAX_LANS = 4                          # defined in the C file, used nowhere
 SHARED_SIZE = abi.PAGE_SIZE
 PROMISC_BIT = 0x01                    # the group bit of mac[0]: "send me everything"
 NET_SLOT = abi.lguest_net.itemsize    # 6 bytes: one MAC per slot
-DMA_SIZE = abi.lguest_dma.itemsize
 RX_BUF_LEN = ETH_HLEN + ETH_DATA_LEN  # 1514: a full frame
 
 # The addr[16] and len[16] arrays of an lguest_dma, which follow used_len. skb_to_dma()
@@ -42,7 +41,7 @@ _SECTIONS = struct.Struct("<16I16H")
 
 # D:530 on i386: five words (peer, peer_phys, mapsize, lgdev, me), skb[8] pointers, then dma[8].
 INFO_DMA_OFFSET = 4 * 5 + 4 * NUM_SKBS
-SIZEOF_LGUESTNET_INFO = INFO_DMA_OFFSET + NUM_SKBS * DMA_SIZE
+SIZEOF_LGUESTNET_INFO = INFO_DMA_OFFSET + NUM_SKBS * abi.DMA_SIZE
 
 
 # --- D:530 ------------------------------------------------------------------------------------
@@ -67,7 +66,7 @@ class LguestnetInfo:
         return self.peer[:self.nslots * NET_SLOT].reshape(self.nslots, NET_SLOT)
 
     def dma_addr(self, i: int) -> int:
-        return self.dma + i * DMA_SIZE
+        return self.dma + i * abi.DMA_SIZE
 
     def __repr__(self):
         return f"LguestnetInfo(me={self.me}, peer_phys={self.peer_phys:#x}, mapsize={self.mapsize})"
@@ -290,9 +289,9 @@ class LguestNet:
         if dev is None:
             return -errno.ENOMEM
         if self.stack_dma is None:
-            self.stack_dma = kernel.kmalloc.alloc(DMA_SIZE, align=4)
+            self.stack_dma = kernel.kmalloc.alloc(abi.DMA_SIZE, align=4)
         dev.set_mac_address = None                         # the address is fixed by our guestid
-        guestid = int(kernel._lguest_data()["guestid"])
+        guestid = int(kernel.lguest_data_fields()["guestid"])
         dev.dev_addr = b"\x02\x00" + guestid.to_bytes(2, "little") + b"\x00\x00"
         dev.open, dev.stop = self.lguestnet_open, self.lguestnet_close
         dev.hard_start_xmit = self.lguestnet_start_xmit

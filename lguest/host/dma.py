@@ -11,10 +11,10 @@ from __future__ import annotations
 from itertools import accumulate
 from typing import NamedTuple
 
-from ..abi import LGUEST_DMA_STRUCT, LGUEST_IRQS, LGUEST_MAX_DMA_SECTIONS, PAGE_SIZE
+from ..abi import DMA_SIZE, LGUEST_DMA_STRUCT, LGUEST_IRQS, LGUEST_MAX_DMA_SECTIONS, PAGE_SIZE
 from .keys import get_futex_key
 from .lg import Binding, Lg
-from .lgmem import DMA_SIZE, lgread_dma, lgwrite_u32
+from .lgmem import lgread_dma, lgwrite_u32
 from .pcap import capture_extents
 
 
@@ -80,26 +80,46 @@ def release_all_dma(host, lg: Lg) -> None:
 
 
 # --- SEND_DMA (reference §3.4) -------------------------------------------------------------
+TO_LAUNCHER = "launcher"
+
+
+def route(host, lg: Lg, ukey: int):
+    """The routing rule: where a SEND_DMA from ``lg`` to ``ukey`` goes. Returns (key, where).
+
+    A private key goes to the Guest's own Launcher (``TO_LAUNCHER``); a shared key to the
+    first *other* Guest's binding on it (a Binding), or nowhere (None). A key that is no
+    key (misaligned, unmapped) comes back as (None, None): the sender is to be killed.
+    The Host sends by this rule and the views draw it, so both always agree.
+    """
+    key = get_futex_key(lg.memory, lg.id, ukey)
+    if key is None:
+        return None, None
+    if not key.shared:
+        return key, TO_LAUNCHER
+    return key, first_other_binding(host, key, lg.id)
+
+
 def send_dma(host, lg: Lg, ukey: int, udma: int) -> None:
-    """Send the lguest_dma at ``udma`` to whoever is bound to ``ukey``.
+    """Send the lguest_dma at ``udma`` to whoever is bound to ``ukey`` (see route()).
 
     A private key goes to this Guest's own Launcher, which serves it before the hypercall
     returns. A shared key goes to the first *other* Guest bound to it, with one retry if
     that Guest had no free buffer. The answer is only ever in the sender's used_len.
     """
-    key = get_futex_key(lg.memory, lg.id, ukey)
+    key, dst = route(host, lg, ukey)
     if key is None:
         host.kill_guest(lg, "bad sending DMA key")
         return
-    if not key.shared:
+    if dst is TO_LAUNCHER:
         host.emit(lg, "send_dma", key=ukey, dma=udma, to="launcher")
-        lg.launcher.handle_output(ukey, udma)
+        lg.fd.dma_for_launcher(ukey, udma)
         return
     # 2007-DIFF(retry): io.c dropped its locks between the two attempts, so the receiver
     # could restock on another CPU; here nothing runs in between, and the retry finds the
     # ring just as full.
     for attempt in (1, 2):
-        dst = first_other_binding(host, key, lg.id)
+        if attempt == 2:
+            dst = first_other_binding(host, key, lg.id)
         if dst is None:
             host.emit(lg, "send_dma", key=ukey, dma=udma, to=None)
             return
@@ -335,3 +355,19 @@ def get_dma_buffer(host, lg: Lg, ukey: int) -> tuple[int, int] | None:
         return chosen, binding.interrupt
     host.emit(lg, "getdma", key=ukey, entry=None)
     return None
+
+
+def all_buffers_in_use(host, lg: Lg, ukey: int) -> bool:
+    """Would get_dma_buffer() hand out a buffer still in use (its last-entry quirk)?
+
+    The model's bookkeeping, for the Launcher's overwritten-frame count: the first of this
+    Guest's bindings on the key has entries, and every one is readable with used_len set."""
+    key = get_futex_key(lg.memory, lg.id, ukey)
+    for binding in host.dma_hash.get(key, ()) if key is not None else ():
+        if binding.guestid != lg.id:
+            continue
+        memory = lg.memory
+        return binding.num_dmas > 0 and all(
+            memory.in_range(addr, DMA_SIZE) and memory.u32(addr) != 0
+            for addr in map(binding.entry_addr, range(binding.num_dmas)))
+    return False

@@ -1,12 +1,12 @@
 """The Host: the hypervisor that runs up to 16 Guests and carries their I/O.
 
 It owns the table of Guests, the hash of DMA bindings, the clock (a tick counter) and
-the trace. Guests reach it only through hypercalls; Launchers only through the
-/dev/lguest requests (LHREQ_*). It never raises for Guest misbehaviour: it kills.
+the trace. Guests reach it only through their hypercall gate (gate.py); Launchers only
+through their /dev/lguest handle (lguest_user.py). It never raises for Guest
+misbehaviour: it kills. It knows no Guest or Launcher code: booting a Guest with its
+drivers is the facade's work (``lguest.Host.launch()``, in lguest/machine.py).
 """
 from __future__ import annotations
-
-import errno
 
 from .. import abi
 from ..errors import GuestDead, LguestError
@@ -15,23 +15,22 @@ from ..trace import Trace
 from . import dma
 from .interrupts import maybe_do_interrupt, set_irq_pending
 from .lg import Lg
-from .lgmem import lgread, lgwrite_u32
+from .lgmem import lgread
+from .lguest_user import DevLguest
 from .pcap import start_capture
 
 CRASH_MSG_MAX = 128
 
 
 class Host:
-    """The hypervisor. ``launch()`` makes Guests; ``run()`` lets them take interrupts."""
+    """The hypervisor: its Guests, their bindings, the clock and the trace; ``run()`` runs them."""
 
     def __init__(self, trace: bool = True, copy_data_fixed: bool = False):
         self.lgs: list[Lg] = []                  # lguests[]: a dead Guest's slot is reused
-        self.guests: list = []                   # the facades handed to readers, by id
         self.dma_hash: dict = {}                 # FutexKey -> [Binding], newest first
         self.shared_pages: dict[str, SharedPage] = {}
         self.tick = 0
         self.trace = Trace(enabled=trace)
-        self._watchers: list = []                # called after each event (TracePlayer)
         self.tunnets: dict = {}                  # tap name -> TunNet, one per --tunnet
         self.captures: dict = {}                 # LAN name -> [Capture]; empty when nothing captures
         # 2007-DIFF(copy-fix): an exercise switch, off as in 2007: copy_data() reads each
@@ -40,23 +39,9 @@ class Host:
         self.copy_data_fixed = copy_data_fixed
 
     # --- making Guests --------------------------------------------------------------------
-    def launch(self, mem_mb: int = 16, block=(), sharenet=(), tunnet=None, devices=None, drivers=None,
-               boot: bool = True, o_direct: bool = False):
-        """Start a Guest as the Launcher's command line would, and boot its kernel.
-
-        Devices take descriptor slots in command-line order, the console last. ``devices``
-        gives that order: ``devices=["--block=disk.img", "--sharenet=lan0"]``. The keyword
-        lists ``sharenet``, ``tunnet`` (one argument or a list) and ``block`` are laid out
-        in that order: every --sharenet, then every --tunnet, then every --block.
-        ``drivers`` names the drivers built into the Guest kernel (default: all there are);
-        ``drivers=()`` gives a kernel with only the bus, for playing a driver by hand.
-        ``boot=False`` stops before the kernel boots: change it, then ``guest.kernel.boot()``.
-        ``o_direct=True`` opens the ``block`` images with O_DIRECT, as the 2007 Launcher did.
-        """
-        from ..machine import boot_guest, command_line   # the facade ties all three rooms together
-        from ..guest.kernel import DRIVERS
-        return boot_guest(self, mem_mb=mem_mb, devices=command_line(block, sharenet, tunnet, devices),
-                          drivers=DRIVERS if drivers is None else tuple(drivers), boot=boot, o_direct=o_direct)
+    def open_dev_lguest(self) -> DevLguest:
+        """open("/dev/lguest"): a Launcher's handle, its only way to this Host."""
+        return DevLguest(self)
 
     def shared_page(self, name: str) -> SharedPage:
         """The one page every Guest naming LAN ``name`` maps (created on first use)."""
@@ -64,8 +49,8 @@ class Host:
             raise ValueError(f"a shared network is named by a non-empty string, got {name!r}")
         return self.shared_pages.setdefault(name, SharedPage(name))
 
-    def initialize(self, memory, launcher) -> Lg:
-        """LHREQ_INITIALIZE: make the Host's record of a new Guest (ENOSPC past 16).
+    def new_guest(self, memory, fd: DevLguest) -> Lg:
+        """LHREQ_INITIALIZE on ``fd``: make the Host's record of a new Guest (ENOSPC past 16).
 
         Like find_free_guest(), it takes the lowest free slot of the table, and a dead
         Guest's slot is free: its Launcher exited and closed /dev/lguest. So ids, and the
@@ -75,13 +60,21 @@ class Host:
         if slot >= abi.MAX_LGUEST_GUESTS:
             raise LguestError(f"the Host holds at most {abi.MAX_LGUEST_GUESTS} live Guests (MAX_LGUEST_GUESTS); "
                               "start a new Host for more")
-        lg = Lg(slot, memory, memory.pfn_limit, launcher)
+        lg = Lg(slot, memory, memory.pfn_limit, fd)
         if slot == len(self.lgs):
             self.lgs.append(lg)
         else:
             self.lgs[slot] = lg
         self.emit(lg, "initialize", pfn_limit=lg.pfn_limit)
         return lg
+
+    def add_tap(self, tunnet) -> str:
+        """A new tap device for a --tunnet: named tapN, the lowest N no LAN of this Host has."""
+        n = 0
+        while f"tap{n}" in self.tunnets or f"tap{n}" in self.shared_pages:
+            n += 1
+        self.tunnets[f"tap{n}"] = tunnet
+        return f"tap{n}"
 
     def capture(self, lan: str, path):
         """Record every frame delivered on ``lan`` (a --sharenet name or a --tunnet tap) to a pcap file.
@@ -93,17 +86,13 @@ class Host:
 
     # --- the trace and death --------------------------------------------------------------
     def emit(self, lg: Lg | None, kind: str, **fields) -> None:
-        if self.trace.enabled:
-            self.trace._events.append((self.tick, None if lg is None else lg.id, kind, fields))
-            if self._watchers:
-                event = self.trace[-1]
-                for watcher in list(self._watchers):
-                    watcher(event)
+        """Record an event at the current tick, for Guest ``lg`` (None: the Host itself)."""
+        if self.trace.enabled:                   # tested here too: this runs for every step of every send
+            self.trace.record(self.tick, None if lg is None else lg.id, kind, fields)
 
     def watch(self, fn):
         """Call ``fn(event)`` after every traced event; returns a function that stops it."""
-        self._watchers.append(fn)
-        return lambda: self._watchers.remove(fn)
+        return self.trace.watch(fn)
 
     def kill_guest(self, lg: Lg, msg: str) -> None:
         """Record why a Guest died. The first message wins; the Guest never runs again.
@@ -118,39 +107,43 @@ class Host:
         # 2007-DIFF(release-at-kill): the bindings went when the Launcher, having read the
         # message, exited and closed /dev/lguest; here that all happens at the moment of death.
         dma.release_all_dma(self, lg)
-        lg.launcher.guest_died(msg)
+        lg.fd.guest_died(msg)
 
     # --- hypercalls (the Guest's int $0x1F) -----------------------------------------------
     def hypercall(self, lg: Lg, nr: int, arg1: int = 0, arg2: int = 0, arg3: int = 0) -> int:
-        """Run one hypercall to completion and return what the Guest would find in eax."""
+        """Run one hypercall to completion and return what the Guest would find in eax.
+
+        H:100: until LGUEST_INIT has named a good lguest_data, that is the only call there
+        is; every other one, first, kills the Guest. After it, H:120's switch (HYPERCALLS)."""
         if lg.dead is not None:
             raise GuestDead(f"Guest {lg.id} is dead ({lg.dead}): it cannot make hypercalls")
         nr, arg1, arg2, arg3 = int(nr) & 0xFFFFFFFF, int(arg1) & 0xFFFFFFFF, int(arg2) & 0xFFFFFFFF, \
             int(arg3) & 0xFFFFFFFF                                                    # 32-bit registers
         self.tick += 1
         self.emit(lg, "hypercall", call=abi.hcall_name(nr), args=(arg1, arg2, arg3))
-        if lg.lguest_data is None:               # H:100: nothing runs until LGUEST_INIT
+        if lg.lguest_data is None:
             self._initialize(lg, nr, arg1)
             return 0
-        return self._do_hcall(lg, nr, arg1, arg2, arg3)
+        call = HYPERCALLS.get(nr)
+        if call is None:
+            if nr not in abi.HCALL_NAMES:
+                self.kill_guest(lg, f"Bad hypercall {_signed(nr)}\n")    # the newline is 2007's
+            # 2007-DIFF(no-cpu): there is no CPU to switch to: the calls for page tables, the GDT,
+            # the IDT, the stack, TLS and the clock are accepted and do nothing.
+            return 0
+        return call(self, lg, arg1, arg2, arg3) or 0
 
-    def _do_hcall(self, lg: Lg, nr: int, arg1: int, arg2: int, arg3: int) -> int:
-        """H:120: the one big switch."""
-        if nr == abi.LHCALL_SEND_DMA:
-            dma.send_dma(self, lg, arg1, arg2)
-        elif nr == abi.LHCALL_BIND_DMA:
-            return dma.bind_dma(self, lg, arg1, arg2, (arg3 >> 8) & 0xFFFF, arg3 & 0xFF)
-        elif nr == abi.LHCALL_LGUEST_INIT:
-            self.kill_guest(lg, "already have lguest_data")
-        elif nr == abi.LHCALL_CRASH:
-            self._crash(lg, arg1)
-        elif nr == abi.LHCALL_HALT:
-            lg.halted = True
-        elif nr not in abi.HCALL_NAMES:
-            self.kill_guest(lg, f"Bad hypercall {_signed(nr)}\n")    # the newline is 2007's
-        # 2007-DIFF(no-cpu): there is no CPU to switch to: the calls for page tables, the GDT,
-        # the IDT, the stack, TLS and the clock are accepted and do nothing.
-        return 0
+    def _send_dma(self, lg: Lg, key: int, udma: int, _unused: int) -> None:
+        dma.send_dma(self, lg, key, udma)
+
+    def _bind_dma(self, lg: Lg, key: int, dmas: int, num_and_irq: int) -> int:
+        return dma.bind_dma(self, lg, key, dmas, (num_and_irq >> 8) & 0xFFFF, num_and_irq & 0xFF)
+
+    def _init_again(self, lg: Lg, *_args) -> None:
+        self.kill_guest(lg, "already have lguest_data")
+
+    def _halt(self, lg: Lg, *_args) -> None:
+        lg.halted = True
 
     def _initialize(self, lg: Lg, nr: int, data_addr: int) -> None:
         """The first hypercall must be LGUEST_INIT, naming a good lguest_data; else death."""
@@ -164,31 +157,12 @@ class Host:
             lg.lguest_data = data_addr
             lg.memory.struct_at(data_addr, abi.lguest_data)["guestid"] = lg.id
 
-    def _crash(self, lg: Lg, addr: int) -> None:
+    def _crash(self, lg: Lg, addr: int, *_args) -> None:
         """LHCALL_CRASH: read the Guest's 128-byte message (lgread), then die with it."""
         raw = lgread(self, lg, addr, CRASH_MSG_MAX)
         self.kill_guest(lg, "CRASH: " + raw[:CRASH_MSG_MAX - 1].split(b"\0", 1)[0].decode("latin-1"))
 
-    # --- what the Launcher may ask (writes to /dev/lguest) --------------------------------
-    def lhreq_getdma(self, lg: Lg, key: int) -> int:
-        """LHREQ_GETDMA: the address of a receive buffer bound to key, its irq in used_len."""
-        if lg.dead is not None:
-            raise OSError(errno.ENOENT, f"Guest {lg.id} is dead")
-        found = dma.get_dma_buffer(self, lg, key)
-        if found is None:
-            raise OSError(errno.ENOENT, f"no DMA buffer bound to key {key:#x}")
-        udma, irq = found
-        lgwrite_u32(self, lg, udma, irq, trace=False)
-        return udma
-
-    def lhreq_irq(self, lg: Lg, irq: int) -> None:
-        """LHREQ_IRQ: the Launcher raises one of its Guest's interrupts."""
-        if lg.dead is not None:
-            raise OSError(errno.ENOENT, f"Guest {lg.id} is dead")
-        if not 0 <= irq < abi.LGUEST_IRQS:
-            raise OSError(errno.EINVAL, f"irq must be 0..{abi.LGUEST_IRQS - 1}, got {irq}")
-        self.raise_irq(lg, irq)
-
+    # --- interrupts ----------------------------------------------------------------------
     def raise_irq(self, lg: Lg, irq: int) -> None:
         fresh = set_irq_pending(lg, irq)
         self.emit(lg, "irq_raise", irq=irq, already_pending=not fresh)
@@ -214,7 +188,7 @@ class Host:
     def _step(self) -> bool:
         busy = False
         for lg in self.lgs:
-            if lg.dead is None and lg.launcher.handle_input():
+            if lg.dead is None and lg.fd.serve_input():
                 busy = True
             if lg.dead is None and maybe_do_interrupt(self, lg):
                 busy = True
@@ -228,6 +202,15 @@ class Host:
     def __repr__(self):
         alive = sum(lg.dead is None for lg in self.lgs)
         return f"Host(guests={len(self.lgs)}, alive={alive}, bindings={len(self.bindings())}, tick={self.tick})"
+
+
+HYPERCALLS = {                 # H:120: the calls the I/O story uses; the rest do nothing
+    abi.LHCALL_SEND_DMA: Host._send_dma,
+    abi.LHCALL_BIND_DMA: Host._bind_dma,
+    abi.LHCALL_LGUEST_INIT: Host._init_again,
+    abi.LHCALL_CRASH: Host._crash,
+    abi.LHCALL_HALT: Host._halt,
+}
 
 
 def _signed(n: int) -> int:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from .. import abi
 from ..abi import LGUEST_IRQS, lguest_data
 
+from .lg import Lg
+
 IRQ_ENABLED_OFFSET = lguest_data.fields["irq_enabled"][1]
 BLOCKED_OFFSET = lguest_data.fields["blocked_interrupts"][1]
-from .lg import Lg
 
 ALL_LINES = (1 << LGUEST_IRQS) - 1
 
@@ -39,8 +40,10 @@ def deliverable(lg: Lg) -> int | None:
 
 
 def maybe_do_interrupt(host, lg: Lg) -> bool:
-    """Deliver at most one interrupt to the Guest; return True if one was delivered."""
-    if lg.dead or lg.lguest_data is None:
+    """Deliver at most one interrupt to the Guest; return True if one was delivered.
+
+    As in 2007, an irq stays pending until the Guest has named its interrupt entry."""
+    if lg.dead or lg.lguest_data is None or lg.interrupt_entry is None:
         return False
     irq = deliverable(lg)
     if irq is None:
@@ -51,5 +54,5 @@ def maybe_do_interrupt(host, lg: Lg) -> bool:
     lg.irqs_pending &= ~(1 << irq)
     host.tick += 1
     host.emit(lg, "irq_deliver", irq=irq)
-    lg.guest.do_IRQ(irq)
+    lg.interrupt_entry(irq)
     return True

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..abi import LGUEST_MAX_DMA
+from ..abi import DMA_SIZE, LGUEST_MAX_DMA
 from .keys import FutexKey
 
 
@@ -22,7 +22,7 @@ class Binding:
     next_dma: int = 0         # where the next search for a free entry starts (u16)
 
     def entry_addr(self, i: int) -> int:
-        return self.dmas + 100 * i
+        return self.dmas + DMA_SIZE * i
 
     def __repr__(self):
         return (f"Binding(g{self.guestid}, key={self.ukey:#x} {self.key!r}, dmas={self.dmas:#x}, "
@@ -35,11 +35,11 @@ class Lg:
     id: int
     memory: object                     # the Guest's GuestMemory (the Host reaches it like mm)
     pfn_limit: int
-    launcher: object                   # who serves this Guest's private keys
+    fd: object                         # its Launcher's /dev/lguest (DevLguest): read() returns there
     dma: list = field(default_factory=lambda: [None] * LGUEST_MAX_DMA)
     irqs_pending: int = 0              # a 32-bit bitmap
     lguest_data: int | None = None     # address of the Guest's lguest_data (set by LGUEST_INIT)
-    guest: object = None               # the Guest kernel, entered when an irq is delivered
+    interrupt_entry: object = None     # the Guest's irq handler, named through its gate (its IDT)
     halted: bool = False
     dead: str | None = None
 

@@ -7,10 +7,9 @@ gives zeros, a failed write writes nothing.
 """
 from __future__ import annotations
 
-from ..abi import LGUEST_DMA_STRUCT
+from ..abi import DMA_SIZE, LGUEST_DMA_STRUCT
 from .lg import Lg
 
-DMA_SIZE = LGUEST_DMA_STRUCT.size
 DMA_ZEROS = (0,) * len(LGUEST_DMA_STRUCT.unpack(bytes(DMA_SIZE)))   # a failed read of a lguest_dma
 
 

@@ -18,15 +18,11 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 
-from ..errors import LguestError
+from ..errors import UnknownLanError
 
 SNAPLEN = 262144                  # tcpdump's default; longer frames are cut to this
 US_PER_TICK = 1000                # tick N -> N ms
 MAX_SEQ_IN_TICK = US_PER_TICK - 1
-
-
-class UnknownLanError(LguestError, LookupError):
-    """A capture of a LAN this Host has never heard of."""
 
 
 def known_lans(host) -> list[str]:

@@ -14,6 +14,7 @@ import errno
 import os
 
 from .. import abi
+from ..errors import LauncherBlockError
 
 
 def merge_adjacent(iov):
@@ -25,10 +26,6 @@ def merge_adjacent(iov):
         else:
             merged.append([addr, length])
     return merged
-
-
-class LauncherBlockError(ValueError):
-    """A disk image the Launcher cannot use; says what is wrong and what is allowed."""
 
 
 def open_image(path, o_direct: bool = False) -> tuple[int, int]:
@@ -113,11 +110,10 @@ class BlockFile:
             reply_len = 0
         else:
             length = reply_len = self._io(os.preadv, reply_iov, off) & 0xFFFFFFFF
-        launcher.memory.set_u32(reply_addr, reply_len)
-        launcher.host.emit(launcher.lg, "used_len", addr=reply_addr, value=reply_len, by="launcher")
+        launcher.set_used_len(reply_addr, reply_len)
         result = 1 + (nbytes != length)
         page["result"] = result
-        launcher.host.emit(launcher.lg, "block_io", write=write, offset=off, bytes=length, result=result)
+        launcher.lguest.trace("block_io", write=write, offset=off, bytes=length, result=result)
         launcher.trigger_irq(irq)
         return 0
 

@@ -62,9 +62,7 @@ class Console:
         if used == 0:
             launcher.warnx("Failed to get console input, ignoring console.")
         if found is not None:
-            launcher.memory.set_u32(addr, used)
-            launcher.host.emit(launcher.lg, "used_len", addr=addr, value=used, by="launcher")
-            launcher.trigger_irq(irq)
+            launcher.deliver(addr, used, irq)
         if used == 0:
             self.watching = False                    # the fd leaves the Waker's set for good
         return True

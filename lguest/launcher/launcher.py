@@ -3,6 +3,7 @@
 It lays out memory (RAM, the descriptor page, device pages, the console last), tells the
 Host about the Guest (LHREQ_INITIALIZE), and then serves the Guest: a SEND_DMA to a
 private key comes here, and is handed to the device whose watch_key equals the key.
+Everything it does to the Host goes through ``self.lguest``, its /dev/lguest handle.
 It trusts nothing the Guest says, but its checks are its own: every pointer must lie
 below ``top``. Anything else stops the Launcher, and so the Guest, with a message.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 
 from .. import abi
+from ..errors import LauncherExit
 from ..memory import GuestMemory
 from .console import setup_console
 from .block import BlockFile
@@ -18,29 +20,28 @@ from .devices import DeviceTable
 from .net import setup_net_file
 
 
-class LauncherExit(Exception):
-    """The Launcher gave up (errx()); the Guest dies with it."""
-
-
 PROGRAM = "lguest"                 # err()/warn() print the program's name first
 
 
 class Launcher:
-    def __init__(self, host, mem_mb: int, devices=(), o_direct: bool = False):
-        """``devices``: ("sharenet" | "tunnet" | "block", argument) pairs, in command-line order.
+    def __init__(self, lguest, mem_mb: int, devices=(), o_direct: bool = False):
+        """``lguest``: an open /dev/lguest (``host.open_dev_lguest()``). ``devices``:
+        ("sharenet" | "tunnet" | "block", argument) pairs, in command-line order.
 
         2007-DIFF(no-vmlinux): the 2007 Launcher also loaded the kernel image (and an initrd),
         built the first page tables and wrote the boot header at address 0; here the Guest
         kernel is Python, and RAM starts empty."""
-        self.host = host
+        self.lguest = lguest                                # the only thing it has of the Host
         self.o_direct = o_direct                            # open --block images with O_DIRECT
         self.log: list[str] = []                            # what it prints on stderr, line by line
         self.memory = GuestMemory(mem_mb << 20)
         self.devices = DeviceTable(self.memory)
         self.disks, self.tunnets = [], []
+        self.guest_id: int | None = None
+        self.exited = False                                 # the Guest died, so the Launcher has exited
         try:
             self._setup_devices(devices)
-            self.lg = host.initialize(self.memory, self)    # LHREQ_INITIALIZE(pfnlimit = top/4096)
+            self.guest_id = lguest.initialize(self.memory, self)   # LHREQ_INITIALIZE(pfnlimit = top/4096)
         except Exception:
             self._release_devices()                          # a Launcher that dies frees its locks
             raise
@@ -71,32 +72,42 @@ class Launcher:
         """warnx(): "lguest: MSG"."""
         line = f"{PROGRAM}: {msg}"
         self.log.append(line)
-        self.host.emit(self.lg, "launcher_warn", msg=line)
+        self.lguest.trace("launcher_warn", msg=line)
 
     def warn(self, msg: str, err: int) -> None:
         """warn(): warnx() with the failed call's errno spelled out after it."""
         self.warnx(f"{msg}: {os.strerror(err)}")
 
     # --- serving output (a SEND_DMA to a private key) -------------------------------------
-    def handle_output(self, key: int, udma: int) -> None:
-        """Hand the Guest's DMA to the device watching ``key``; store what it used in used_len."""
+    def dma_for_launcher(self, key: int, udma: int) -> None:
+        """read() returned [dma, key]: hand the DMA to the device watching ``key``, and store
+        what it used in the DMA's used_len."""
         try:
             iov = self.dma_to_iov(udma)
             for device in self.devices.devices:
                 if device.handle_output is not None and device.watch_key == key:
                     used = device.handle_output(key, iov)
-                    if self.lg.dead is None:
-                        self.memory.set_u32(udma, used)
-                        self.host.emit(self.lg, "used_len", addr=udma, value=used, by="launcher")
+                    if not self.exited:
+                        self.set_used_len(udma, used)
                     return
         except LauncherExit as e:
             self.exit(str(e))
             return
         self.warnx(f"Pending dma {c_pointer(udma)}, key {c_pointer(key)}")
 
+    def set_used_len(self, udma: int, used: int) -> None:
+        """Write how much a DMA carried into its used_len, as the Guest will read it."""
+        self.memory.set_u32(udma, used)
+        self.lguest.trace("used_len", addr=udma, value=used, by="launcher")
+
+    def deliver(self, udma: int, used: int, irq: int) -> None:
+        """Input is in the Guest's buffer: set its used_len, then raise the buffer's irq."""
+        self.set_used_len(udma, used)
+        self.trigger_irq(irq)
+
     def dma_to_iov(self, udma: int) -> list[tuple[int, int]]:
         """dma2iov(): the sections of a Guest DMA as (addr, len), each checked against ``top``."""
-        self._check_pointer(udma, abi.lguest_dma.itemsize)
+        self._check_pointer(udma, abi.DMA_SIZE)
         fields = self.memory.unpack(abi.LGUEST_DMA_STRUCT, udma)
         top = self.memory.top                         # read once: this runs for every section
         iov = []
@@ -121,7 +132,7 @@ class Launcher:
         The Host hands the irq back in the buffer's used_len. The pointer checks of
         dma_to_iov() may stop the Launcher (LauncherExit)."""
         try:
-            udma = self.host.lhreq_getdma(self.lg, key)
+            udma = self.lguest.getdma(key)
         except OSError:
             return None
         iov = self.dma_to_iov(udma)
@@ -129,16 +140,16 @@ class Launcher:
 
     def trigger_irq(self, irq: int) -> None:
         """LHREQ_IRQ."""
-        self.host.lhreq_irq(self.lg, irq)
+        self.lguest.irq(irq)
 
-    def handle_input(self) -> bool:
+    def serve_input(self) -> bool:
         """Serve every device with waiting input once; True if any was served.
 
         2007-DIFF(no-waker): a forked Waker select()ed on the input fds and broke the Guest
         out of read() with LHREQ_BREAK; here the Host's run loop asks every Launcher in turn."""
         served = False
         for device in self.devices.devices:
-            if device.handle_input is None or self.lg.dead is not None:
+            if device.handle_input is None or self.exited:
                 continue
             try:
                 served = device.handle_input() or served
@@ -153,10 +164,11 @@ class Launcher:
         self.warnx(msg)
         # 2007-DIFF(launcher-exit): the Launcher process simply ended; the Host freed its Guest
         # with no message of its own. The model records the exit as the Guest's death message.
-        self.host.kill_guest(self.lg, f"Launcher exited: {msg}")
+        self.lguest.close(f"Launcher exited: {msg}")
 
     def guest_died(self, msg: str) -> None:
         """read() returned ENOENT: print the reason (errx), exit, and so let go of everything."""
+        self.exited = True
         if not msg.startswith("Launcher exited: "):
             self.log.append(f"{PROGRAM}: {msg}")
         self._release_devices()

@@ -28,8 +28,6 @@ from collections import deque
 import dpkt
 
 from .. import abi
-from ..host.keys import get_futex_key
-from ..host.pcap import capture_frame, start_capture
 
 PROMISC_BIT = 0x01                     # bit 0 of mac[0]: "send me every packet" (§1.6)
 HOST_SLOT = 0                          # the Host (the tap) is peer 0
@@ -37,7 +35,6 @@ GUEST_SLOT = 1                         # and the Guest peer 1: features = 1 | RA
 DEFAULT_HOST_IP = "10.0.0.254"         # for --tunnet=pcap:FILE, which names no address
 PREFIXLEN = 24                         # the tap's address is a /24, as `ifconfig tapN IP` gave
 HOST_MAC_PREFIX = b"\x02tap"           # 02:74:61:70 ("tap"), locally administered, then 00:N
-DMA_SIZE = abi.LGUEST_DMA_STRUCT.size
 ETH_BROADCAST = b"\xff" * 6
 
 
@@ -73,14 +70,6 @@ def suggested_guest_ip(host_ip: str) -> str:
     """The Guest's address on the same /24: .1, or .2 when the Host itself is .1."""
     packed = ipaddress.IPv4Address(host_ip).packed
     return str(ipaddress.IPv4Address(packed[:3] + bytes([2 if packed[3] == 1 else 1])))
-
-
-def tap_name(host) -> str:
-    """tapN with the lowest N no LAN of this Host is called yet, as the kernel numbered taps."""
-    n = 0
-    while f"tap{n}" in host.tunnets or f"tap{n}" in host.shared_pages:
-        n += 1
-    return f"tap{n}"
 
 
 def mac_str(mac: bytes) -> str:
@@ -168,24 +157,29 @@ class TunNet:
     """One --tunnet device: its page, the Host's stack behind it, and the frames between them."""
 
     def __init__(self, launcher, arg):
-        host = launcher.host
+        lguest = launcher.lguest
         self.launcher = launcher
         self.arg = arg
         self.host_ip, pcap_path = parse_tunnet(arg)
         self.guest_ip = suggested_guest_ip(self.host_ip)      # what the Guest should `ifconfig eth0`
         self.prefixlen = PREFIXLEN
         self.netmask = str(ipaddress.IPv4Network(f"0.0.0.0/{PREFIXLEN}").netmask)
-        self.lan = tap_name(host)                             # its name for host.capture()
+        self.lan = lguest.make_tap(self)                      # tapN: its name for host.capture()
         self.host_mac = HOST_MAC_PREFIX + bytes([0, int(self.lan[3:]) & 0xFF])   # no PROMISC bit
         self.stack = HostStack(self.host_ip, self.host_mac)
-        self.device = launcher.devices.new_dev_desc(abi.LGUEST_DEVICE_T_NET,
-                                                    GUEST_SLOT | abi.LGUEST_DEVICE_F_RANDOMNESS, 1,
-                                                    f"net {self.lan}")
+        try:
+            self.device = launcher.devices.new_dev_desc(abi.LGUEST_DEVICE_T_NET,
+                                                        GUEST_SLOT | abi.LGUEST_DEVICE_F_RANDOMNESS, 1,
+                                                        f"net {self.lan}")
+        except Exception:
+            lguest.remove_tap(self.lan)                       # no device, so no tap either
+            raise
         self.host_key = peer_key(self.device.mem, HOST_SLOT)   # the Guest sends here
         self.guest_key = peer_key(self.device.mem, GUEST_SLOT)  # and binds its receive ring here
         self.device.watch_key = self.host_key
         self.device.handle_output = self.handle_tun_output
         self.device.handle_input = self.handle_tun_input
+        self.capture = None
         self.device.release = self.release
         # The tap's MAC into slot 0, then the PROMISC bit: every frame the Guest sends is ours.
         launcher.memory.write(self.device.mem + 6 * HOST_SLOT,
@@ -196,20 +190,19 @@ class TunNet:
         self.rx_frames = 0                   # frames put into the Guest's buffers
         self.rx_dropped = 0                  # frames lost on the way in (see handle_tun_input)
         self.rx_overwritten = 0              # of those, lost to get_dma_buffer's reuse of the last buffer
-        host.tunnets[self.lan] = self
         self._pcap_existed = pcap_path is not None and os.path.exists(pcap_path)
-        self.capture = start_capture(host, self.lan, pcap_path) if pcap_path is not None else None
+        self.capture = lguest.start_capture(self.lan, pcap_path) if pcap_path is not None else None
 
     # --- the Guest to the tap (reference §4.2) --------------------------------------------
     def handle_tun_output(self, key: int, iov) -> int:
         """The Guest sent to slot 0: write the frame to the tap; used_len = bytes written."""
-        memory, host = self.launcher.memory, self.launcher.host
+        memory, lguest = self.launcher.memory, self.launcher.lguest
         self.sent_something = True
         frame = b"".join([memory.read(addr, length) for addr, length in iov])
         self.tx_frames += 1
-        host.emit(self.launcher.lg, "tun_output", bytes=len(frame))
-        if host.captures:
-            capture_frame(host, self.lan, frame)
+        lguest.trace("tun_output", bytes=len(frame))
+        if lguest.capturing(self.lan):
+            lguest.capture_frame(self.lan, frame)
         self.tap_queue.extend(self.stack.receive(frame))
         return len(frame)
 
@@ -227,32 +220,30 @@ class TunNet:
         """
         if not self.tap_queue:
             return False
-        launcher, host = self.launcher, self.launcher.host
-        full = self._ring_full()
+        launcher, lguest = self.launcher, self.launcher.lguest
+        full = lguest.ring_full(self.guest_key)
         found = launcher.get_dma_buffer(self.guest_key)
         frame = self.tap_queue.popleft()                     # read() from the tap either way
         if found is None:
             if self.sent_something:
                 launcher.warn("network: no dma buffer!", errno.ENOENT)    # the GETDMA write's errno
             self.rx_dropped += 1
-            host.emit(launcher.lg, "tun_drop", bytes=len(frame), reason="no buffer bound")
+            lguest.trace("tun_drop", bytes=len(frame), reason="no buffer bound")
             return True
         addr, irq, iov = found
         if full:
             self.rx_dropped += 1
             self.rx_overwritten += 1
-            host.emit(launcher.lg, "tun_drop", bytes=len(frame), reason="ring full: last buffer overwritten")
+            lguest.trace("tun_drop", bytes=len(frame), reason="ring full: last buffer overwritten")
         used = self._readv(iov, frame)
         if used == 0:                                        # readv() into no sections at all
             # err(1): 2007 also printed a stale errno after this message (left out here).
             launcher.exit("reading network")
             return True
-        launcher.memory.set_u32(addr, used)
-        host.emit(launcher.lg, "used_len", addr=addr, value=used, by="launcher")
         self.rx_frames += 1
-        if host.captures:
-            capture_frame(host, self.lan, frame[:used])
-        launcher.trigger_irq(irq)
+        if lguest.capturing(self.lan):
+            lguest.capture_frame(self.lan, frame[:used])
+        launcher.deliver(addr, used, irq)
         return True
 
     def _readv(self, iov, frame: bytes) -> int:
@@ -267,20 +258,6 @@ class TunNet:
                 break
         return done
 
-    def _ring_full(self) -> bool:
-        """Would get_dma_buffer have to hand out a buffer still in use? (bookkeeping only)"""
-        lg, memory = self.launcher.lg, self.launcher.memory
-        key = get_futex_key(memory, lg.id, self.guest_key)
-        for binding in self.launcher.host.dma_hash.get(key, ()):
-            if binding.guestid != lg.id:
-                continue
-            for i in range(binding.num_dmas):
-                entry = binding.entry_addr(i)
-                if not memory.in_range(entry, DMA_SIZE) or memory.u32(entry) == 0:
-                    return False
-            return binding.num_dmas > 0
-        return False
-
     # --- endings ----------------------------------------------------------------------------
     def release(self) -> None:
         """The Launcher exits: the tap goes away and a pcap:FILE capture is closed.
@@ -290,8 +267,8 @@ class TunNet:
         """
         if self.capture is not None:
             self.capture.close()
-        if getattr(self.launcher, "lg", None) is None:
-            self.launcher.host.tunnets.pop(self.lan, None)
+        if self.launcher.guest_id is None:
+            self.launcher.lguest.remove_tap(self.lan)
             if self.capture is not None and not self._pcap_existed and os.path.exists(self.capture.path):
                 os.remove(self.capture.path)
 

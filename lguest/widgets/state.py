@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import abi
-from ..host.dma import first_other_binding
+from ..host.dma import TO_LAUNCHER, first_other_binding, route as route_of
 from ..host.interrupts import BLOCKED_OFFSET, IRQ_ENABLED_OFFSET
-from ..host.keys import get_futex_key
 
 MAX_ENTRIES_SHOWN = 16
 
@@ -45,7 +44,7 @@ class Entry:
 
 def read_entry(memory, addr: int) -> Entry:
     """The lguest_dma at ``addr``, sections up to the first zero length."""
-    if not memory.in_range(addr, abi.lguest_dma.itemsize):
+    if not memory.in_range(addr, abi.DMA_SIZE):
         return Entry(addr)
     fields = memory.unpack(abi.LGUEST_DMA_STRUCT, addr)
     sections = []
@@ -103,12 +102,11 @@ def route(host, sender: int, ukey: int) -> str:
     lg = host.lgs[sender]
     if lg.dead is not None:
         return f"g{sender} is dead: it sends nothing"
-    key = get_futex_key(lg.memory, lg.id, ukey)
+    key, dst = route_of(host, lg, ukey)
     if key is None:
         return f"g{sender} would be killed: bad sending DMA key {ukey:#x} (misaligned or unmapped)"
-    if not key.shared:
+    if dst is TO_LAUNCHER:
         return f"g{sender} -> key {ukey:#x} {key!r} -> g{sender}'s Launcher (private key)"
-    dst = first_other_binding(host, key, lg.id)
     if dst is None:
         return f"g{sender} -> key {ukey:#x} {key!r} -> nobody bound: used_len stays 0"
     return f"g{sender} -> key {ukey:#x} {key!r} -> g{dst.guestid} (table slot {host.lgs[dst.guestid].dma.index(dst)})"
@@ -289,7 +287,7 @@ def _shared_rings(host, lan: str):
 
 def _tunnet_rings(host, tun):
     """A tunnet's page is the Launcher's own: slot 0 is the Host behind the tap, slot 1 the Guest."""
-    lg = tun.launcher.lg
+    lg = tun.launcher.lguest.lg
 
     def ring(n: int, mac: bytes) -> LanSlot:
         if n == 0:
