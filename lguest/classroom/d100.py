@@ -1,0 +1,2 @@
+"""d100's checkable exercises (being written)."""
+EXERCISES = ()

@@ -1,0 +1,2 @@
+"""d200's checkable exercises (being written)."""
+EXERCISES = ()

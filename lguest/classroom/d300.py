@@ -1,0 +1,2 @@
+"""d300's checkable exercises (being written)."""
+EXERCISES = ()

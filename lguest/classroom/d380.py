@@ -1,0 +1,2 @@
+"""d380's checkable exercises (being written)."""
+EXERCISES = ()

@@ -1,0 +1,2 @@
+"""d400's checkable exercises (being written)."""
+EXERCISES = ()
