@@ -5,6 +5,8 @@
 #   make lab       JupyterLab on book/
 #   make outputs   re-execute the chapters in place, storing their outputs (NB=FILE: just one)
 #   make bench     the benchmarks (one JSON line per figure)
+#   make student   the student edition: chapters without solutions, and its book (_build/student)
+#   make grade SUBMISSIONS=DIR SECRET=S   grade DIR/<student id>/*.ipynb into _build/grades.csv
 #   make clean     remove _build/   (make distclean also removes .venv and the vendored assets)
 #
 # Each recipe runs as one bash script (.ONESHELL) with -eu -o pipefail, so any failing
@@ -72,10 +74,10 @@ else
 fi
 endef
 
-.PHONY: help book test lab outputs bench clean distclean setup vendor chromium tshark npm
+.PHONY: help book test lab outputs bench student grade clean distclean setup vendor chromium tshark npm
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------------------------------------
 # Set-up: the venv (re-installed only when requirements.txt or pyproject.toml change)
@@ -218,6 +220,19 @@ outputs: $(INSTALLED)
 
 bench: $(INSTALLED)
 	@$(BIN)/python bench/run.py
+
+# The classroom (book/teachers.md): nbgrader makes the student edition and grades submissions.
+student: setup
+	@t0=$$(date +%s.%N)
+	$(BIN)/python -m lguest.classroom student
+	$(call took,student)
+
+grade: $(INSTALLED)
+	@if [ -z "$(SUBMISSIONS)" ] || [ -z "$(SECRET)" ]; then
+	  echo "usage: make grade SUBMISSIONS=DIR SECRET=COURSE_SECRET [OUT=FILE.csv] [TIMEOUT=SECONDS]" >&2; exit 2
+	fi
+	$(BIN)/python -m lguest.classroom grade "$(SUBMISSIONS)" --secret "$(SECRET)" \
+	  --out "$(or $(OUT),_build/grades.csv)" --timeout "$(or $(TIMEOUT),60)"
 
 clean:
 	@rm -rf _build

@@ -144,3 +144,10 @@ def test_the_graders_seed_wins_then_the_students_then_the_books(monkeypatch):
         course_seed(-1)
     monkeypatch.setenv(classroom.SEED_ENV, "555")
     assert course_seed(123) == 555
+
+
+def test_the_teachers_table_lists_every_exercise_as_it_is():
+    from lguest.classroom.course import TABLE_MARK, exercise_table
+    page = (ROOT / "book" / "teachers.md").read_text()
+    assert page.split(TABLE_MARK, 1)[1].strip() == exercise_table().strip(), \
+        "book/teachers.md is stale: run python -m lguest.classroom table"

@@ -126,6 +126,6 @@ def test_each_module_imports_alone_in_a_fresh_interpreter():
         return name, run.returncode, run.stderr[-400:]
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        names = sorted(n for n in MODULES if n != "lguest.__main__")     # that one runs the CLI
+        names = sorted(n for n in MODULES if not n.endswith(".__main__"))     # those run a CLI
         failed = [(n, err) for n, rc, err in pool.map(load, names) if rc]
     assert not failed, failed

@@ -22,6 +22,7 @@ import hmac
 import importlib
 import os
 import random
+import textwrap
 
 from ..errors import LguestError
 
@@ -31,6 +32,29 @@ GRADING_ENV = "LGUEST_GRADING"       # "1" while grading: a wrong answer raises
 KINDS = ("predict", "implement", "explore")
 CHAPTERS = ("d010", "d100", "d200", "d300", "d380", "d400", "d500")
 MAX_SEED = 1_000_000
+WIDTH = 76                           # what the book's column shows of a line of output
+
+
+def wrap(text: str) -> str:
+    """Fit the book's column: runs of plain prose lines are refilled as one paragraph; indented
+    or column-aligned lines (tables, cases) keep their breaks and are only cut if too long."""
+    out, prose = [], []
+
+    def flush():
+        if prose:
+            out.extend(textwrap.wrap(" ".join(prose), WIDTH, break_long_words=False, break_on_hyphens=False))
+            prose.clear()
+
+    for line in text.splitlines():
+        if line and not line[0].isspace() and "  " not in line:
+            prose.append(line)
+            continue
+        flush()
+        indent = line[:len(line) - len(line.lstrip())]
+        out += textwrap.wrap(line, WIDTH, subsequent_indent=indent + "    ", drop_whitespace=False,
+                             break_long_words=False, break_on_hyphens=False) or [""]
+    flush()
+    return "\n".join(out)
 
 
 def seed_for(student_id: str, secret: str) -> int:
@@ -66,7 +90,7 @@ class Problem:
         self.__dict__.update(data)
 
     def __repr__(self):
-        return f"{self.label} (seed {self.seed}):\n{self.text}"
+        return f"{self.label} (seed {self.seed}):\n{wrap(self.text)}"
 
 
 class Result:
@@ -79,7 +103,7 @@ class Result:
         return self.passed
 
     def __repr__(self):
-        return f"{self.label}: right" if self.passed else f"{self.label}: not yet. {self.hint}"
+        return f"{self.label}: right" if self.passed else wrap(f"{self.label}: not yet. {self.hint}")
 
 
 class Exercise:
@@ -106,6 +130,10 @@ class Exercise:
         return self.answer(self.problem(seed))
 
     def check(self, answer, seed: int) -> Result:
+        """Right, or not yet with a hint. Under grading the grader's seed is the one checked,
+        whatever the notebook's SEED says."""
+        if grading():
+            seed = course_seed()
         problem = self.problem(seed)
         if answer is None or answer is Ellipsis:
             hint = f"no answer yet: put {self.what} in the answer cell above"

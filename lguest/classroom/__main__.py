@@ -4,6 +4,7 @@
   python -m lguest.classroom student [--no-book]              _build/student/{notebooks,_build/html}
   python -m lguest.classroom grade DIR --secret S [--out F] [--timeout SECONDS]
                                                               grade DIR/<id>/*.ipynb into a CSV
+  python -m lguest.classroom table                            rewrite the table of book/teachers.md
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import seed_for
-from .course import CELL_TIMEOUT, ROOT, build_student_edition, grade
+from .course import CELL_TIMEOUT, ROOT, TABLE_MARK, build_student_edition, exercise_table, grade
 
 
 def main(argv=None) -> int:
@@ -28,6 +29,7 @@ def main(argv=None) -> int:
     grading.add_argument("--secret", required=True)
     grading.add_argument("--out", type=Path, default=ROOT / "_build" / "grades.csv")
     grading.add_argument("--timeout", type=int, default=CELL_TIMEOUT, help="seconds per cell (default %(default)s)")
+    sub.add_parser("table", help="rewrite the table of exercises at the end of book/teachers.md")
     args = parser.parse_args(argv)
     if args.command == "seeds":
         print("student,seed")
@@ -36,6 +38,11 @@ def main(argv=None) -> int:
     elif args.command == "student":
         for what, where in build_student_edition(book=not args.no_book).items():
             print(f"==> student {what}: {where}")
+    elif args.command == "table":
+        page = ROOT / "book" / "teachers.md"
+        head = page.read_text().split(TABLE_MARK)[0]
+        page.write_text(f"{head}{TABLE_MARK}\n\n{exercise_table()}")
+        print(f"==> {page}")
     else:
         rows = grade(args.submissions, args.secret, args.out, args.timeout)
         print(f"==> graded {len(rows)} student(s): {args.out}")

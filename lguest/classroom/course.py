@@ -27,10 +27,10 @@ CELL_TIMEOUT = 60                      # seconds per cell under autograde: a loo
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def chapter_notebooks(book: Path = ROOT / "book") -> list[Path]:
+def chapter_notebooks(book: Path = ROOT / "book", chapters=CHAPTERS) -> list[Path]:
     """The chapters with exercises, in book order."""
     found = []
-    for name in CHAPTERS:
+    for name in chapters:
         matches = sorted(book.glob(f"{name}_*.ipynb"))
         if len(matches) != 1:
             raise FileNotFoundError(f"expected one notebook book/{name}_*.ipynb, found {matches}")
@@ -38,13 +38,13 @@ def chapter_notebooks(book: Path = ROOT / "book") -> list[Path]:
     return found
 
 
-def make_course(course: Path, timeout: int = CELL_TIMEOUT, book: Path = ROOT / "book") -> Path:
+def make_course(course: Path, timeout: int = CELL_TIMEOUT, book: Path = ROOT / "book", chapters=CHAPTERS) -> Path:
     """A fresh nbgrader course directory whose one assignment's source is the book's chapters."""
     if course.exists():
         shutil.rmtree(course)
     source = course / "source" / ASSIGNMENT
     source.mkdir(parents=True)
-    for notebook in chapter_notebooks(book):
+    for notebook in chapter_notebooks(book, chapters):
         shutil.copy(notebook, source / notebook.name)
     (course / "nbgrader_config.py").write_text(f"""c = get_config()
 c.CourseDirectory.course_id = "lguest-drivers"
@@ -67,6 +67,31 @@ def nbgrader(course: Path, *args: str, env: dict | None = None) -> None:
                          env={**os.environ, "PATH": path, **(env or {})})
     if run.returncode:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed ({run.returncode}):\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
+
+
+# --- the teacher's table -----------------------------------------------------------------------
+ESSAY_MINUTES = 20
+TABLE_MARK = "<!-- the table below is written by `python -m lguest.classroom table` -->"
+
+
+def essays(book: Path = ROOT / "book") -> list[tuple[str, int]]:
+    """(label, points) of every essay: the manually graded answer cells of the chapters."""
+    found = []
+    for notebook in chapter_notebooks(book):
+        for cell in nbformat.read(notebook, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "markdown" and meta.get("solution") and meta.get("grade"):
+                found.append((meta["grade_id"], meta["points"]))
+    return found
+
+
+def exercise_table(book: Path = ROOT / "book") -> str:
+    """The teacher's table of exercises, as Markdown."""
+    from . import exercises
+    rows = ["| Exercise | Kind | Points | Minutes |", "|---|---|---|---|"]
+    rows += [f"| {{ref}}`{label}` | {e.kind} | {e.points} | {e.minutes} |" for label, e in exercises().items()]
+    rows += [f"| {{ref}}`{label}` | essay | {points} | {ESSAY_MINUTES} |" for label, points in essays(book)]
+    return "\n".join(rows) + "\n"
 
 
 # --- the student edition ---------------------------------------------------------------------
@@ -122,7 +147,7 @@ def build_student_edition(build: Path = ROOT / "_build" / "student", book: bool 
 
 # --- grading -----------------------------------------------------------------------------------
 def grade(submissions: Path, secret: str, out_csv: Path, timeout: int = CELL_TIMEOUT,
-          course: Path = ROOT / "_build" / "grading") -> list[dict]:
+          course: Path = ROOT / "_build" / "grading", chapters=CHAPTERS) -> list[dict]:
     """Grade ``submissions/<student id>/<chapter>.ipynb`` against each student's own seed.
 
     Writes one CSV row per student: id, seed, the points of every checkable exercise and
@@ -132,7 +157,7 @@ def grade(submissions: Path, secret: str, out_csv: Path, timeout: int = CELL_TIM
     students = sorted(p.name for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not students:
         raise FileNotFoundError(f"no student folders in {submissions}: expected {submissions}/<student id>/*.ipynb")
-    course = make_course(Path(course), timeout)
+    course = make_course(Path(course), timeout, chapters=chapters)
     for student in students:
         nbgrader(course, "db", "student", "add", student)
         target = course / "submitted" / student / ASSIGNMENT

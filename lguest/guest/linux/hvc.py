@@ -15,6 +15,8 @@ from .interrupt import IRQ_HANDLED, IRQF_DISABLED
 
 N_OUTBUF = 16           # hvc_console_print() writes early output in chunks this size
 N_INBUF = 16            # hvc_poll() asks get_chars() for at most this much at a time
+# 2007-DIFF(tty-room): 2.6.23's tty took up to 64 KiB of flip buffers before hvc_poll() gave up
+# and left the rest to its polling thread; here a poll stops at 4 KiB and the rest waits.
 TTY_FLIP_ROOM = 4096    # how much a poll may push to the tty before it must wait
 
 
