@@ -353,3 +353,30 @@ def test_d500_network_chapter_runs_in_lab_and_its_player_plays(lab_server, lab_p
         assert not log.off_host, log.off_host
     finally:
         page.close()
+
+
+def test_a_student_runs_the_student_edition_and_checks_an_answer(lab_server, lab_page, tmp_path):
+    """D:010 as a student gets it (make student): Run All runs every cell with the answer cells
+    empty, each check says "not yet"; then an answer typed in a new cell is checked right, and a
+    wrong one gets a hint."""
+    from lguest.classroom.course import build_student_edition
+    notebooks = build_student_edition(tmp_path, book=False)["notebooks"]
+    shutil.copy(notebooks / "d010_devices.ipynb", lab_server["book"] / "student_d010.ipynb")
+    page = lab_page["context"].new_page()
+    try:
+        log = watch_page(page)
+        unrun = open_and_run_all(page, lab_server, "student_d010.ipynb")
+        assert not unrun, f"cells that did not run under Run All Cells: {unrun}"
+        assert not error_outputs(page), error_outputs(page)
+        outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+        assert sum("not yet. no answer yet" in t for t in outputs) == 3, outputs[-8:]
+        run_new_cell(page, "slots_answer = abi.LGUEST_MAX_DEVICES - 1 - d010.slots.problem(SEED).disks\n"
+                           "d010.slots.check(slots_answer, SEED)")
+        run_new_cell(page, "d010.slots.check(slots_answer + 1, SEED)")
+        last = page.locator(".jp-OutputArea-output").all_inner_texts()[-2:]
+        assert last[0].strip() == "d010-ex-fifteen: right", last
+        assert "not yet. the console needs a descriptor of its own" in last[1], last
+        shot(page, page.locator(".jp-Notebook .jp-Cell").last, "student_check")
+        assert not log.off_host, log.off_host
+    finally:
+        page.close()
