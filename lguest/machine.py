@@ -58,8 +58,8 @@ def parse_option(option) -> tuple[str, str]:
 class Host(host_room.Host):
     """The hypervisor, with ``launch()``: start a Guest as the lguest command line would."""
 
-    def __init__(self, trace: bool = True, copy_data_fixed: bool = False):
-        super().__init__(trace=trace, copy_data_fixed=copy_data_fixed)
+    def __init__(self, trace: bool = True, copy_data_fixed: bool = False, debug_list: bool = False):
+        super().__init__(trace=trace, copy_data_fixed=copy_data_fixed, debug_list=debug_list)
         self.guests: list[Guest] = []            # the Guests handed to readers, by id (slots reused)
 
     def launch(self, mem_mb: int = 16, block=(), sharenet=(), tunnet=None, devices=None, drivers=None,

@@ -23,58 +23,132 @@ def bind_dma(host, lg: Lg, ukey: int, dmas: int, numdmas: int, interrupt: int) -
     """Bind an array of ``numdmas`` lguest_dma at ``dmas`` to a key; irq 0 unbinds.
 
     Returns 1 on success and 0 on failure, as the hypercall does. Nothing about the array
-    is checked here: a lying Guest is caught when something is transferred into it.
+    is checked here: a lying Guest is caught when something is transferred into it. As in
+    io.c, the key's references are taken first and dropped again unless a new binding keeps
+    them, and an entry is free when its irq is 0: what else it held stays in the table.
     """
     if interrupt >= LGUEST_IRQS:
         host.emit(lg, "bind_fail", key=ukey, reason=f"irq {interrupt} >= {LGUEST_IRQS}")
+        return 0
+    if host.lock_blocks(lg):
         return 0
     key = get_futex_key(lg.memory, lg.id, ukey)
     if key is None:
         host.kill_guest(lg, f"bad dma key {ukey:#x}")
         return 0
+    get_key_refs(host, lg, key)
     if interrupt == 0:
-        return unbind_dma(host, lg, key, ukey, dmas)
-    for i, entry in enumerate(lg.dma):
-        if entry is None:
-            binding = Binding(lg.id, key, ukey, dmas, numdmas, interrupt)
-            lg.dma[i] = binding
-            # list_add() puts a new binding at the head of its hash chain [INFERENCE]
-            host.dma_hash.setdefault(key, []).insert(0, binding)
-            host.emit(lg, "bind", key=ukey, futex=key, dmas=dmas, num=numdmas, irq=interrupt, slot=i)
-            return 1
-    host.emit(lg, "bind_fail", key=ukey, reason="all 32 table entries in use")
-    return 0
+        done = unbind_dma(host, lg, key, ukey, dmas)
+    else:
+        for i, entry in enumerate(lg.dma):
+            if entry is None or not entry.interrupt:      # never used, or unlinked: free
+                binding = Binding(lg.id, key, ukey, dmas, numdmas, interrupt)
+                lg.dma[i] = binding
+                # list_add() puts a new binding at the head of its hash chain [INFERENCE]
+                host.dma_hash.setdefault(key, []).insert(0, binding)
+                host.emit(lg, "bind", key=ukey, futex=key, dmas=dmas, num=numdmas, irq=interrupt, slot=i)
+                return 1                                  # the binding keeps the references
+        host.emit(lg, "bind_fail", key=ukey, reason="all 32 table entries in use")
+        done = 0
+    drop_key_refs(host, lg, key)
+    return done
 
 
 def unbind_dma(host, lg: Lg, key, ukey: int, dmas: int) -> int:
-    """Remove this Guest's first binding whose key *and* array address both match."""
-    # 2007-DIFF(unbind-twice): io.c's unbind_dma() also matched entries it had already freed
-    # (unlink_dma() clears only the irq), so a second unbind unlinked a stale entry again.
-    # Here a freed entry is gone, and the second unbind finds nothing and returns 0.
+    """Unlink this Guest's first entry whose key *and* array address both match.
+
+    2007's bug, kept: the search does not look at the irq, so it also matches an entry it
+    unlinked before (unless a bind has reused that slot). Unbinding twice unlinks it twice:
+    a second list_del() and a second drop of the key's references (see unlink_again())."""
     for i, entry in enumerate(lg.dma):
         if entry is not None and entry.key == key and entry.dmas == dmas:
-            _unlink(host, lg, i)
-            host.emit(lg, "unbind", key=ukey, dmas=dmas, slot=i)
+            stale = not entry.linked
+            host.emit(lg, "unbind", key=ukey, dmas=dmas, slot=i, **({"stale": True} if stale else {}))
+            unlink_dma(host, lg, entry)
             return 1
     host.emit(lg, "bind_fail", key=ukey, reason=f"no binding of this key to {dmas:#x} to remove")
     return 0
 
 
-def _unlink(host, lg: Lg, i: int) -> None:
-    binding = lg.dma[i]
-    chain = host.dma_hash[binding.key]
-    chain.remove(binding)
-    if not chain:
-        del host.dma_hash[binding.key]
-    lg.dma[i] = None
+def unlink_dma(host, lg: Lg, entry: Binding) -> None:
+    """L:360: free the entry (irq 0), take it off its hash chain, drop its key's references."""
+    entry.interrupt = 0
+    if entry.linked:
+        chain = host.dma_hash[entry.key]
+        chain.remove(entry)
+        if not chain:
+            del host.dma_hash[entry.key]
+        entry.linked = False
+    elif not unlink_again(host, lg):
+        return                                     # the Host oopsed: nothing after list_del ran
+    drop_key_refs(host, lg, entry.key)
+
+
+# list_del() leaves these in an unlinked entry's next and prev (include/linux/poison.h).
+LIST_POISON1, LIST_POISON2 = 0x00100100, 0x00200200
+
+
+def unlink_again(host, lg: Lg) -> bool:
+    """list_del() of an entry already off its list: ``next->prev = prev; prev->next = next``
+    with next and prev the poison values, so two u32 stores at low addresses.
+
+    The Host runs in the Launcher's address space, where the Guest's memory is mapped from
+    address 0: a store that lands below the Guest's top lands in the Guest's own memory. One
+    that does not faults, and the Host oopses holding lguest_lock. A kernel built with
+    CONFIG_DEBUG_LIST (``Host(debug_list=True)``) checks first, and BUGs, with the lock held.
+    Returns False when the Host oopsed. [INFERENCE: what follows from the 2.6.23 code]"""
+    if host.debug_list:
+        host.oops(lg, "list_del corruption: the entry's prev->next is not the entry")
+        return False
+    for addr, value in ((LIST_POISON1 + 4, LIST_POISON2), (LIST_POISON2, LIST_POISON1)):
+        if addr + 4 > lg.memory.top:               # nothing of the Launcher's is mapped there
+            host.oops(lg, f"BUG: unable to handle kernel paging request at {addr:08x}")
+            return False
+        lg.memory.set_u32(addr, value)
+        host.emit(lg, "poison_write", addr=addr, value=value)
+    return True
+
+
+def get_key_refs(host, lg: Lg, key) -> None:
+    """get_futex_key_refs(): one more reference on the LAN file's inode or the Launcher's mm."""
+    refs = host.key_refs
+    refs[_ref_target(lg, key)] = refs.get(_ref_target(lg, key), 1) + 1
+
+
+def drop_key_refs(host, lg: Lg, key) -> None:
+    """drop_futex_key_refs(): iput() or mmdrop(). At 0 the inode or mm is freed, in use or not."""
+    target = _ref_target(lg, key)
+    count = host.key_refs.get(target, 1) - 1
+    host.key_refs[target] = count
+    if count == 0:
+        users = sorted(other.id for other in host.lgs if other.dead is None and _holds(other, target))
+        host.emit(lg, "freed_in_use", what=_ref_name(target), users=tuple(users))
+        host.corruption.append(f"{_ref_name(target)} freed while g{', g'.join(map(str, users))} still use it"
+                               if users else f"{_ref_name(target)} freed")
+
+
+def _ref_target(lg: Lg, key) -> tuple:
+    return ("inode", key.space) if key.shared else ("mm", lg.id)
+
+
+def _ref_name(target) -> str:
+    kind, what = target
+    return f"the inode of LAN file {what!r}" if kind == "inode" else f"g{what}'s Launcher mm"
+
+
+def _holds(lg: Lg, target) -> bool:
+    kind, what = target
+    if kind == "mm":
+        return lg.id == what
+    return any(r.shared is not None and r.shared.name == what for r in lg.memory.regions)
 
 
 def release_all_dma(host, lg: Lg) -> None:
-    """Drop every binding of a Guest, as closing /dev/lguest did."""
+    """Drop every live binding of a Guest, as closing /dev/lguest did."""
     count = 0
-    for i, entry in enumerate(lg.dma):
-        if entry is not None:
-            _unlink(host, lg, i)
+    for entry in lg.dma:
+        if entry is not None and entry.interrupt:
+            unlink_dma(host, lg, entry)
             count += 1
     host.emit(lg, "release_all_dma", bindings=count)
 
@@ -106,6 +180,8 @@ def send_dma(host, lg: Lg, ukey: int, udma: int) -> None:
     returns. A shared key goes to the first *other* Guest bound to it, with one retry if
     that Guest had no free buffer. The answer is only ever in the sender's used_len.
     """
+    if host.lock_blocks(lg):
+        return
     key, dst = route(host, lg, ukey)
     if key is None:
         host.kill_guest(lg, "bad sending DMA key")
@@ -195,6 +271,7 @@ def dma_transfer(host, src: Lg, udma: int, dst: Binding) -> bool:
     """
     fields = lgread_dma(host, src, udma)
     dstlg = host.lgs[dst.guestid]
+    irq = dst.interrupt                       # read now: a kill below frees the entry (release-at-kill)
     entry = find_free_entry(host, dstlg, dst)
     if entry is False:
         return False                          # the receiver was killed reading its array
@@ -213,7 +290,7 @@ def dma_transfer(host, src: Lg, udma: int, dst: Binding) -> bool:
         if host.captures and pinned:          # the frame has landed: record it if its LAN is captured
             capture_extents(host, dst.key.space, pinned[1].extents, total)
         dst.next_dma = (dst.next_dma + 1) & 0xFFFF
-    host.raise_irq(dstlg, dst.interrupt)
+    host.raise_irq(dstlg, irq)
     return entry is None
 
 
@@ -334,6 +411,8 @@ def get_dma_buffer(host, lg: Lg, ukey: int) -> tuple[int, int] | None:
     the *last* one anyway, so the Launcher overwrites a buffer the Guest has not read.
     Returns (address, irq), or None where io.c returned 0 (the Launcher gets ENOENT).
     """
+    if host.lock_blocks(lg):
+        return None
     key = get_futex_key(lg.memory, lg.id, ukey)
     if key is None:
         host.kill_guest(lg, "bad registered DMA buffer")

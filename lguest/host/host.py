@@ -25,7 +25,7 @@ CRASH_MSG_MAX = 128
 class Host:
     """The hypervisor: its Guests, their bindings, the clock and the trace; ``run()`` runs them."""
 
-    def __init__(self, trace: bool = True, copy_data_fixed: bool = False):
+    def __init__(self, trace: bool = True, copy_data_fixed: bool = False, debug_list: bool = False):
         self.lgs: list[Lg] = []                  # lguests[]: a dead Guest's slot is reused
         self.dma_hash: dict = {}                 # FutexKey -> [Binding], newest first
         self.shared_pages: dict[str, SharedPage] = {}
@@ -37,6 +37,11 @@ class Host:
         # source section from its start (the bug of reference §3.5); True reads from the
         # offset reached.
         self.copy_data_fixed = copy_data_fixed
+        self.debug_list = debug_list             # CONFIG_DEBUG_LIST: list_del() checks, and BUGs
+        # What a Guest can do to the Host itself (the chapter "When Guests misbehave"):
+        self.key_refs: dict = {}                 # ("mm", id) | ("inode", LAN) -> references held
+        self.lock_holder: int | None = None      # the Guest whose hypercall oopsed holding lguest_lock
+        self.corruption: list[str] = []          # Host state a Guest has damaged, in words
 
     # --- making Guests --------------------------------------------------------------------
     def open_dev_lguest(self) -> DevLguest:
@@ -61,6 +66,7 @@ class Host:
             raise LguestError(f"the Host holds at most {abi.MAX_LGUEST_GUESTS} live Guests (MAX_LGUEST_GUESTS); "
                               "start a new Host for more")
         lg = Lg(slot, memory, memory.pfn_limit, fd)
+        self.key_refs.pop(("mm", slot), None)    # a new Launcher, a new mm
         if slot == len(self.lgs):
             self.lgs.append(lg)
         else:
@@ -106,8 +112,33 @@ class Host:
         self.emit(lg, "kill", msg=msg)
         # 2007-DIFF(release-at-kill): the bindings went when the Launcher, having read the
         # message, exited and closed /dev/lguest; here that all happens at the moment of death.
-        dma.release_all_dma(self, lg)
+        if not self.lock_blocks(lg):             # release_all_dma() takes lguest_lock
+            dma.release_all_dma(self, lg)
         lg.fd.guest_died(msg)
+
+    def oops(self, lg: Lg, msg: str) -> None:
+        """The Host itself fails in ``lg``'s hypercall, holding lguest_lock: the lock is never
+        released, the Launcher's task dies, and everyone who asks for the lock waits forever."""
+        self.emit(lg, "oops", msg=msg)
+        self.lock_holder = lg.id
+        self.corruption.append(f"Host oops in g{lg.id}'s hypercall, lguest_lock held for ever: {msg}")
+        lg.blocked = f"its Launcher's task oopsed in the Host: {msg}"
+        if lg.dead is None:
+            lg.dead = f"Host oops: {msg}"
+            self.emit(lg, "kill", msg=lg.dead)
+            lg.fd.guest_died(lg.dead)
+
+    def lock_blocks(self, lg: Lg) -> bool:
+        """mutex_lock(&lguest_lock) after an oops: ``lg`` waits for ever. True if it does."""
+        if self.lock_holder is None:
+            return False
+        # 2007-DIFF(oops-staged): the waiting Guest's CPU stayed in its hypercall for ever; here
+        # the call returns having done nothing, and the Guest is marked blocked: nothing of it
+        # runs again.
+        if lg.blocked is None:
+            lg.blocked = f"waiting for ever for lguest_lock, held by the oops in g{self.lock_holder}"
+        self.emit(lg, "blocked", reason=lg.blocked)
+        return True
 
     # --- hypercalls (the Guest's int $0x1F) -----------------------------------------------
     def hypercall(self, lg: Lg, nr: int, arg1: int = 0, arg2: int = 0, arg3: int = 0) -> int:
@@ -117,6 +148,9 @@ class Host:
         is; every other one, first, kills the Guest. After it, H:120's switch (HYPERCALLS)."""
         if lg.dead is not None:
             raise GuestDead(f"Guest {lg.id} is dead ({lg.dead}): it cannot make hypercalls")
+        if lg.blocked is not None:
+            self.emit(lg, "blocked", reason=lg.blocked)
+            return 0
         nr, arg1, arg2, arg3 = int(nr) & 0xFFFFFFFF, int(arg1) & 0xFFFFFFFF, int(arg2) & 0xFFFFFFFF, \
             int(arg3) & 0xFFFFFFFF                                                    # 32-bit registers
         self.tick += 1
@@ -188,7 +222,9 @@ class Host:
     def _step(self) -> bool:
         busy = False
         for lg in self.lgs:
-            if lg.dead is None and lg.fd.serve_input():
+            if lg.dead is not None or lg.blocked is not None:
+                continue
+            if lg.fd.serve_input():
                 busy = True
             if lg.dead is None and maybe_do_interrupt(self, lg):
                 busy = True

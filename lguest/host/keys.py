@@ -17,8 +17,8 @@ from typing import NamedTuple
 class FutexKey(NamedTuple):
     """What a DMA key names: ``shared`` memory of a file, or one Guest's ``private`` memory.
 
-    2007-DIFF(key-refs): a bound key held a reference on the mm or the inode behind it
-    (get_futex_key_refs), dropped again at unbind; the model counts no references."""
+    A bound key holds a reference on the mm or the inode behind it (get_futex_key_refs),
+    dropped again at unbind: the Host counts them in ``host.key_refs`` (dma.get_key_refs)."""
     shared: bool
     space: int | str        # the Guest id (private) or the shared file's name
     offset: int             # the physical address (private) or the offset in the file

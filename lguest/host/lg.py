@@ -12,6 +12,7 @@ class Binding:
     """One entry of a Guest's DMA table (``struct lguest_dma_info``).
 
     An entry is free when ``interrupt`` is 0: irq 0 is the timer, so no binding uses it.
+    A freed entry keeps everything else, as 2007's table did, until a bind reuses its slot.
     """
     guestid: int
     key: FutexKey
@@ -20,6 +21,7 @@ class Binding:
     num_dmas: int
     interrupt: int
     next_dma: int = 0         # where the next search for a free entry starts (u16)
+    linked: bool = True       # on its hash chain; unlink_dma() takes it off, and leaves it here
 
     def entry_addr(self, i: int) -> int:
         return self.dmas + DMA_SIZE * i
@@ -42,9 +44,11 @@ class Lg:
     interrupt_entry: object = None     # the Guest's irq handler, named through its gate (its IDT)
     halted: bool = False
     dead: str | None = None
+    blocked: str | None = None         # waiting forever for lguest_lock (after a Host oops)
 
     def bindings(self) -> list[Binding]:
-        return [b for b in self.dma if b is not None]
+        """The live entries of the table (a freed one has irq 0)."""
+        return [b for b in self.dma if b is not None and b.interrupt]
 
     def __repr__(self):
         state = f"dead: {self.dead}" if self.dead else "running"

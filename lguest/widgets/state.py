@@ -75,7 +75,7 @@ def key_rows(host) -> list[KeyRow]:
     rows = []
     for lg in host.lgs:
         for slot, b in enumerate(lg.dma):
-            if b is None:
+            if b is None or not b.interrupt:          # never used, or freed
                 continue
             shown = min(b.num_dmas, MAX_ENTRIES_SHOWN)
             entries = [read_entry(lg.memory, b.entry_addr(i)) for i in range(shown)]
@@ -187,7 +187,7 @@ def buffer_bars(host, guest_id: int, sent_limit: int = 4) -> list[Bar]:
     lg = host.lgs[guest_id]
     bars = []
     for slot, b in enumerate(lg.dma):
-        if b is None:
+        if b is None or not b.interrupt:              # never used, or freed
             continue
         for i in range(min(b.num_dmas, MAX_ENTRIES_SHOWN)):
             entry = read_entry(lg.memory, b.entry_addr(i))
@@ -272,7 +272,7 @@ def _shared_rings(host, lan: str):
     by_offset = {}
     for lg in host.lgs:
         for b in lg.dma:
-            if b is not None and b.key.shared and b.key.space == lan:
+            if b is not None and b.interrupt and b.key.shared and b.key.space == lan:
                 by_offset[b.key.offset] = (lg, b)
 
     def ring(n: int, mac: bytes) -> LanSlot:
@@ -293,7 +293,7 @@ def _tunnet_rings(host, tun):
         if n == 0:
             return LanSlot(0, mac, f"Host ({tun.lan})", tun.host_key, [])
         for b in lg.dma:
-            if b is not None and not b.key.shared and b.ukey == tun.device.mem + 4 * n:
+            if b is not None and b.interrupt and not b.key.shared and b.ukey == tun.device.mem + 4 * n:
                 return LanSlot(n, mac, f"g{lg.id}", b.ukey,
                                [read_entry(lg.memory, b.entry_addr(i)) for i in range(b.num_dmas)], b.next_dma)
         return LanSlot(n, mac, "?", None, [])
