@@ -9,6 +9,8 @@ reference count that reaches 0 frees the mm or inode while it is in use.
 """
 from __future__ import annotations
 
+import pytest
+
 import lguest
 from lguest import abi
 from lguest.host.dma import LIST_POISON1, LIST_POISON2
@@ -69,6 +71,19 @@ def test_l360_a_store_below_nothing_mapped_oopses_the_host_holding_lguest_lock()
     lg(a).fd.irq(3)
     host.run()
     assert not host.trace.filter("irq_deliver", since=mark)
+
+
+def test_after_the_oops_no_new_guest_can_start():
+    """LHREQ_INITIALIZE takes lguest_lock as well: a new Launcher would wait for ever."""
+    host, (b,) = lan_guests(1, mem_mb=1)
+    arr = bound(b)
+    unbind(b, slot_key(b, 1), arr)
+    unbind(b, slot_key(b, 1), arr)
+    assert host.lock_holder == b.id
+    slots = dict(host.shared_pages["lan0"].locked_slots)
+    with pytest.raises(lguest.LguestError, match="LHREQ_INITIALIZE would wait for ever"):
+        host.launch(mem_mb=4, sharenet=["lan0"])
+    assert len(host.lgs) == 1 and host.shared_pages["lan0"].locked_slots == slots   # nothing half-made
 
 
 def test_l360_config_debug_list_bugs_at_once_with_the_lock_held():

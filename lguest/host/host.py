@@ -61,6 +61,9 @@ class Host:
         Guest's slot is free: its Launcher exited and closed /dev/lguest. So ids, and the
         MACs and addresses made from them, come round again, as they did in 2007.
         """
+        if self.lock_holder is not None:         # initialize() takes lguest_lock too
+            raise LguestError(f"this Host oopsed holding lguest_lock (in g{self.lock_holder}'s hypercall): "
+                              "a new Launcher's LHREQ_INITIALIZE would wait for ever; start a new Host")
         slot = next((i for i, lg in enumerate(self.lgs) if lg.dead is not None), len(self.lgs))
         if slot >= abi.MAX_LGUEST_GUESTS:
             raise LguestError(f"the Host holds at most {abi.MAX_LGUEST_GUESTS} live Guests (MAX_LGUEST_GUESTS); "
