@@ -10,10 +10,13 @@ three rooms; the rooms know only their own doors (see lguest/README.md).
 """
 from __future__ import annotations
 
+import operator
+
 from . import abi
 from . import host as host_room
 from .errors import GuestDead
 from .guest.kernel import DRIVERS, GuestKernel
+from .host.lg import Lg
 from .launcher.launcher import Launcher
 from .structs import write_dma
 
@@ -45,6 +48,52 @@ def command_line(block=(), sharenet=(), tunnet=None, devices=None) -> list[tuple
             + [("block", path) for path in block])
 
 
+def check_flag(name: str, value) -> None:
+    """A keyword that is a switch takes True or False: "no" would be true."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def driver_names(drivers) -> tuple[str, ...]:
+    """``drivers=`` as a tuple of names, checked before the Launcher takes hold of anything."""
+    if isinstance(drivers, (str, bytes)) or not hasattr(drivers, "__iter__"):
+        raise TypeError(f"drivers takes a list of driver names such as ['console'], from {list(DRIVERS)}; "
+                        f"got {drivers!r}")
+    drivers = tuple(drivers)
+    unknown = [d for d in drivers if d not in DRIVERS]
+    if unknown:
+        raise ValueError(f"unknown driver(s) {unknown}: this Guest kernel can build in {list(DRIVERS)}")
+    return drivers
+
+
+def whole(value, what: str) -> int:
+    """``value`` as an int if it is a whole number (numpy integers too), else TypeError saying ``what``."""
+    if isinstance(value, bool):
+        return int(value)
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what}, got {value!r}") from None
+
+
+SECTIONS = "a DMA's sections are a list of (addr, len) pairs of whole numbers, e.g. [(buf, 64)]"
+
+
+def dma_sections(sections, what: str = SECTIONS) -> list[tuple[int, int]]:
+    """The (addr, len) pairs of one lguest_dma, checked for shape and type (their values are
+    the Guest's business: a bad address is for the Host to find, and kill for)."""
+    if isinstance(sections, (str, bytes)) or not hasattr(sections, "__iter__"):
+        raise TypeError(f"{what}; got {sections!r}")
+    pairs = []
+    for section in sections:
+        try:
+            addr, length = section
+            pairs.append((whole(addr, what), whole(length, what)))
+        except (TypeError, ValueError):
+            raise TypeError(f"{what}; got the section {section!r}") from None
+    return pairs
+
+
 def parse_option(option) -> tuple[str, str]:
     """"--block=disk.img" -> ("block", "disk.img"); anything else is refused, saying what is allowed."""
     allowed = "--block=FILE, --sharenet=NAME, --tunnet=IP or --tunnet=pcap:FILE"
@@ -59,6 +108,8 @@ class Host(host_room.Host):
     """The hypervisor, with ``launch()``: start a Guest as the lguest command line would."""
 
     def __init__(self, trace: bool = True, copy_data_fixed: bool = False, debug_list: bool = False):
+        for name, flag in (("trace", trace), ("copy_data_fixed", copy_data_fixed), ("debug_list", debug_list)):
+            check_flag(name, flag)
         super().__init__(trace=trace, copy_data_fixed=copy_data_fixed, debug_list=debug_list)
         self.guests: list[Guest] = []            # the Guests handed to readers, by id (slots reused)
 
@@ -75,8 +126,31 @@ class Host(host_room.Host):
         ``boot=False`` stops before the kernel boots: change it, then ``guest.kernel.boot()``.
         ``o_direct=True`` opens the ``block`` images with O_DIRECT, as the 2007 Launcher did.
         """
+        check_flag("boot", boot)
+        check_flag("o_direct", o_direct)
         return boot_guest(self, mem_mb=mem_mb, devices=command_line(block, sharenet, tunnet, devices),
-                          drivers=DRIVERS if drivers is None else tuple(drivers), boot=boot, o_direct=o_direct)
+                          drivers=DRIVERS if drivers is None else drivers, boot=boot, o_direct=o_direct)
+
+    def run(self, max_steps: int = 100_000) -> int:
+        allowed = f"max_steps is a whole number of steps, at least 1; got {max_steps!r}"
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int):
+            raise TypeError(allowed)
+        if max_steps < 1:
+            raise ValueError(allowed)
+        return super().run(max_steps)
+
+    run.__doc__ = host_room.Host.run.__doc__
+
+    def kill_guest(self, lg, msg: str) -> None:
+        if not isinstance(lg, Lg):
+            raise TypeError(f"kill_guest(lg, msg) takes the Host's record of a Guest, host.lgs[guest.id]; got {lg!r}")
+        if not isinstance(msg, str):
+            raise TypeError(f"kill_guest's message is a string (why the Guest died), got {msg!r}")
+        if lg.dead is None and not any(mine is lg for mine in self.lgs):
+            raise ValueError(f"{lg!r} is not one of this Host's Guests: kill_guest takes one of host.lgs")
+        super().kill_guest(lg, msg)
+
+    kill_guest.__doc__ = host_room.Host.kill_guest.__doc__
 
 
 def boot_guest(host, mem_mb=16, devices=(), drivers=DRIVERS, boot=True, o_direct=False) -> "Guest":
@@ -85,6 +159,7 @@ def boot_guest(host, mem_mb=16, devices=(), drivers=DRIVERS, boot=True, o_direct
     ``devices`` are (option, argument) pairs in command-line order (see command_line())."""
     if isinstance(mem_mb, bool) or not isinstance(mem_mb, int) or not 1 <= mem_mb <= MAX_MEM_MB:
         raise ValueError(f"mem_mb must be a whole number of MiB, 1..{MAX_MEM_MB}, got {mem_mb!r}")
+    drivers = driver_names(drivers)                     # before the Launcher registers the Guest
     launcher = Launcher(host.open_dev_lguest(), mem_mb, devices, o_direct=o_direct)
     gate = launcher.lguest.hypercall_gate()
     kernel = GuestKernel(launcher.guest_id, launcher.memory, gate, drivers=drivers, trace_sink=gate.trace)
@@ -140,28 +215,42 @@ class Guest:
         return self.kernel.kmalloc.alloc(size, align)
 
     def free(self, addr: int) -> None:
-        self.kernel.kmalloc.free(addr)
+        self.kernel.kmalloc.free(whole(addr, "free() takes an address that alloc() returned (a whole number)"))
 
     def hypercall(self, nr: int, arg1: int = 0, arg2: int = 0, arg3: int = 0) -> int:
         """A raw hypercall, as the Guest's ``int $0x1F`` with eax=nr, edx, ebx, ecx."""
+        for name, value in (("nr", nr), ("arg1", arg1), ("arg2", arg2), ("arg3", arg3)):
+            whole(value, f"a hypercall's number and arguments are whole numbers (32-bit registers): {name}")
         if self.dead is not None:
             raise GuestDead(f"Guest {self.id} is dead ({self.dead}): it cannot make hypercalls")
         return self.kernel.hcall(nr, arg1, arg2, arg3)
 
     def dma(self, sections=(), used_len: int = 0) -> int:
         """Allocate one ``lguest_dma`` describing ``[(addr, len), ...]``; returns its address."""
-        addr = self.alloc(abi.DMA_SIZE, align=4)
-        write_dma(self.memory, addr, sections, used_len)
-        return addr
+        sections = dma_sections(sections)
+        used_len = whole(used_len, "used_len is a whole number")
+        return self._write_dmas([sections], used_len)
 
     def dma_array(self, entries) -> int:
         """Allocate a receive ring: one ``lguest_dma`` per list of sections, back to back."""
-        entries = list(entries)
+        what = ("dma_array takes a list of entries, and each entry is a list of (addr, len) sections, "
+                "e.g. [[(buf, 64)], [(buf2, 64)]]")
+        if isinstance(entries, (str, bytes)) or not hasattr(entries, "__iter__"):
+            raise TypeError(f"{what}; got {entries!r}")
+        entries = [dma_sections(sections, what) for sections in entries]
         if not entries:
             raise ValueError("a DMA array needs at least one entry (a list of (addr, len) sections)")
+        return self._write_dmas(entries)
+
+    def _write_dmas(self, entries, used_len: int = 0) -> int:
+        """Allocate the lguest_dmas back to back and fill them; a refused one gives the memory back."""
         addr = self.alloc(abi.DMA_SIZE * len(entries), align=4)
-        for i, sections in enumerate(entries):
-            write_dma(self.memory, addr + i * abi.DMA_SIZE, sections)
+        try:
+            for i, sections in enumerate(entries):
+                write_dma(self.memory, addr + i * abi.DMA_SIZE, sections, used_len)
+        except Exception:
+            self.free(addr)
+            raise
         return addr
 
     @property
@@ -172,6 +261,8 @@ class Guest:
 
     def shell(self, command: str) -> str:
         """Run a command in the Guest's tiny userspace and return what it printed."""
+        if not isinstance(command, str):
+            raise TypeError(f"shell() takes a command line as a string, e.g. guest.shell('ifconfig'); got {command!r}")
         if self.dead is not None:
             raise GuestDead(f"Guest {self.id} is dead ({self.dead}): nothing runs in it")
         return self.kernel.shell.run(command)

@@ -12,6 +12,7 @@ an error into kill_guest(); a reader poking memory from a notebook sees the erro
 from __future__ import annotations
 
 import bisect
+import operator
 import struct
 from dataclasses import dataclass, field
 
@@ -22,6 +23,19 @@ from .errors import GuestMemoryError
 
 _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
+ADDRESS_SPACE = 1 << 32                 # a 32-bit Guest's physical addresses
+
+
+def whole_numbers(**named) -> None:
+    """Raise a TypeError naming the first argument that is not a whole number (else nothing).
+
+    The accessors call it only once something has failed, so the fast paths pay nothing."""
+    for name, value in named.items():
+        try:
+            operator.index(value)
+        except TypeError:
+            raise TypeError(f"Guest memory is addressed with whole numbers: {name} must be an int, "
+                            f"got {value!r}") from None
 
 
 def zeroed_pages(nbytes: int) -> np.ndarray:
@@ -72,8 +86,11 @@ class GuestMemory:
     """The physical address space of one Guest, from 0 up to ``top``."""
 
     def __init__(self, ram_bytes: int):
-        if ram_bytes <= 0 or ram_bytes % PAGE_SIZE:
-            raise ValueError(f"RAM must be a positive whole number of {PAGE_SIZE}-byte pages, got {ram_bytes}")
+        allowed = f"RAM must be a positive whole number of {PAGE_SIZE}-byte pages, below 4 GiB, got {ram_bytes!r}"
+        if isinstance(ram_bytes, bool) or not isinstance(ram_bytes, int):
+            raise TypeError(allowed)
+        if ram_bytes <= 0 or ram_bytes % PAGE_SIZE or ram_bytes >= ADDRESS_SPACE:
+            raise ValueError(allowed)
         self.ram = Region(0, ram_bytes, "RAM", zeroed_pages(ram_bytes))
         self.regions: list[Region] = [self.ram]
         self._starts = [0]
@@ -91,6 +108,14 @@ class GuestMemory:
 
     def map_pages(self, num_pages: int, name: str, shared: SharedPage | None = None) -> int:
         """Map ``num_pages`` zeroed pages (or one shared page) at ``top``; return their address."""
+        allowed = f"num_pages must be a whole number of pages, at least 1; got {num_pages!r}"
+        if isinstance(num_pages, bool) or not isinstance(num_pages, int):
+            raise TypeError(allowed)
+        if num_pages < 1:
+            raise ValueError(allowed)
+        if self.top + num_pages * PAGE_SIZE > ADDRESS_SPACE:
+            raise ValueError(f"{num_pages} pages at {self.top:#x} would end past 4 GiB, "
+                             "the most a 32-bit Guest can address")
         if shared is not None:
             if num_pages != 1:
                 raise ValueError(f"a shared page maps as exactly 1 page, not {num_pages}")
@@ -121,11 +146,16 @@ class GuestMemory:
         """The region holding [addr, addr+length) and the offset of addr in it."""
         if self._in_ram(addr, length):
             return self.ram, addr                     # the fast path: one test, then a slice
-        if addr < 0 or length < 0 or addr + length > self.top:
-            raise GuestMemoryError(f"address {addr:#x} (+{length}) is outside Guest memory [0, {self.top:#x})")
-        region = self.regions[bisect.bisect_right(self._starts, addr) - 1]
-        if addr + length > region.end:
-            raise GuestMemoryError(f"{length} bytes @ {addr:#x} run past the end of {region.name} ({region.end:#x})")
+        try:
+            if addr < 0 or length < 0 or addr + length > self.top:
+                raise GuestMemoryError(f"address {addr:#x} (+{length}) is outside Guest memory [0, {self.top:#x})")
+            region = self.regions[bisect.bisect_right(self._starts, addr) - 1]
+            if addr + length > region.end:
+                raise GuestMemoryError(f"{length} bytes @ {addr:#x} run past the end of {region.name} "
+                                       f"({region.end:#x})")
+        except (TypeError, ValueError):
+            whole_numbers(addr=addr, length=length)
+            raise
         return region, addr - region.start
 
     def region_at(self, addr: int) -> Region:
@@ -134,34 +164,50 @@ class GuestMemory:
     # --- bytes ----------------------------------------------------------------------------
     def view(self, addr: int, length: int) -> memoryview:
         """A writable view of Guest memory (within one mapping): no copy is made."""
-        region, off = self.locate(addr, length)
-        return region.mv[off:off + length]
+        try:
+            region, off = self.locate(addr, length)
+            return region.mv[off:off + length]
+        except (TypeError, ValueError):
+            whole_numbers(addr=addr, length=length)
+            raise
 
     def views(self, addr: int, length: int) -> list[memoryview]:
         """Writable views covering [addr, addr+length), one per mapping it touches."""
-        if self._in_ram(addr, length):
-            return [self.ram.mv[addr:addr + length]]      # the fast path: all in RAM
-        return [self.view(a, n) for a, n in self._pieces(addr, length)]
+        try:
+            if self._in_ram(addr, length):
+                return [self.ram.mv[addr:addr + length]]      # the fast path: all in RAM
+            return [self.view(a, n) for a, n in self._pieces(addr, length)]
+        except (TypeError, ValueError):
+            whole_numbers(addr=addr, length=length)
+            raise
 
     def read(self, addr: int, length: int) -> bytes:
         """Copy ``length`` bytes out of Guest memory; the range may span mappings."""
-        if self._in_ram(addr, length):
-            return bytes(self.ram.mv[addr:addr + length])
-        out = bytearray()
-        for a, n in self._pieces(addr, length):
-            out += self.view(a, n)
-        return bytes(out)
+        try:
+            if self._in_ram(addr, length):
+                return bytes(self.ram.mv[addr:addr + length])
+            out = bytearray()
+            for a, n in self._pieces(addr, length):
+                out += self.view(a, n)
+            return bytes(out)
+        except (TypeError, ValueError):
+            whole_numbers(addr=addr, length=length)
+            raise
 
     def write(self, addr: int, data) -> None:
         """Copy bytes into Guest memory; the range may span mappings."""
         data = memoryview(data).cast("B")
-        if self._in_ram(addr, len(data)):
-            self.ram.mv[addr:addr + len(data)] = data     # the fast path: all in RAM
-            return
-        done = 0
-        for a, n in self._pieces(addr, len(data)):
-            self.view(a, n)[:] = data[done:done + n]
-            done += n
+        try:
+            if self._in_ram(addr, len(data)):
+                self.ram.mv[addr:addr + len(data)] = data     # the fast path: all in RAM
+                return
+            done = 0
+            for a, n in self._pieces(addr, len(data)):
+                self.view(a, n)[:] = data[done:done + n]
+                done += n
+        except (TypeError, ValueError):
+            whole_numbers(addr=addr)
+            raise
 
     def _pieces(self, addr: int, length: int):
         """Split [addr, addr+length) at mapping boundaries, checking the whole range first."""
@@ -175,21 +221,34 @@ class GuestMemory:
 
     def unpack(self, fmt: struct.Struct, addr: int) -> tuple:
         """Read a C struct at ``addr``; it may straddle two mappings (RAM and the next page)."""
-        if self._in_ram(addr, fmt.size):
-            return fmt.unpack_from(self.ram.buf, addr)
+        try:
+            if self._in_ram(addr, fmt.size):
+                return fmt.unpack_from(self.ram.buf, addr)
+        except TypeError:
+            whole_numbers(addr=addr)
+            raise
         return fmt.unpack(self.read(addr, fmt.size))
 
     def pack(self, fmt: struct.Struct, addr: int, *values) -> None:
-        if self._in_ram(addr, fmt.size):
-            fmt.pack_into(self.ram.buf, addr, *values)
-        else:
-            self.write(addr, fmt.pack(*values))
+        try:
+            if self._in_ram(addr, fmt.size):
+                fmt.pack_into(self.ram.buf, addr, *values)
+                return
+        except TypeError:
+            whole_numbers(addr=addr)
+            raise
+        self.write(addr, fmt.pack(*values))
 
     def u32(self, addr: int) -> int:
         return self.unpack(_U32, addr)[0]
 
     def set_u32(self, addr: int, value: int) -> None:
-        self.pack(_U32, addr, value & 0xFFFFFFFF)
+        try:
+            value &= 0xFFFFFFFF
+        except TypeError:
+            whole_numbers(value=value)
+            raise
+        self.pack(_U32, addr, value)
 
     def u16(self, addr: int) -> int:
         return self.unpack(_U16, addr)[0]
@@ -197,8 +256,17 @@ class GuestMemory:
     # --- typed views ----------------------------------------------------------------------
     def array_at(self, addr: int, dtype: np.dtype, count: int = 1) -> np.ndarray:
         """``count`` structs of ``dtype`` at ``addr``, as a numpy view into Guest memory."""
-        region, off = self.locate(addr, dtype.itemsize * count)
-        return region.buf[off:off + dtype.itemsize * count].view(dtype)
+        try:
+            region, off = self.locate(addr, dtype.itemsize * count)
+            return region.buf[off:off + dtype.itemsize * count].view(dtype)
+        except (AttributeError, TypeError, ValueError):
+            if not isinstance(dtype, np.dtype):
+                raise TypeError(f"dtype must be a numpy dtype, such as lguest.abi.lguest_dma or np.dtype('<u4'); "
+                                f"got {dtype!r}") from None
+            whole_numbers(addr=addr, count=count)
+            if count < 0:
+                raise ValueError(f"count is a whole number of structs, 0 or more; got {count!r}") from None
+            raise
 
     def struct_at(self, addr: int, dtype: np.dtype):
         """One struct at ``addr``: a numpy record whose fields read and write Guest memory."""

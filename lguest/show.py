@@ -7,11 +7,31 @@ The output is deterministic: addresses are Guest-physical, never Python object i
 """
 from __future__ import annotations
 
+import numbers
+import operator
 from typing import NamedTuple, Sequence
 
 from . import abi
 from .host.dma import copy_steps
+from .host.host import Host
 from .host.keys import get_futex_key
+from .memory import GuestMemory
+
+
+# --- what the views take ----------------------------------------------------------------------
+def _whole(value, what: str) -> int:
+    """``value`` as an int when it is a whole number (numpy integers too), else a TypeError."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} is a whole number, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} is a whole number, got {value!r}") from None
+
+
+def _memory(memory, view: str) -> None:
+    if not isinstance(memory, GuestMemory):
+        raise TypeError(f"{view} takes a Guest's memory, guest.memory; got {memory!r}")
 
 
 # --- the two building blocks ----------------------------------------------------------------
@@ -45,10 +65,17 @@ def hexdump(data: bytes, start: int = 0, width: int = 16, groups: Sequence[int] 
     With ``squeeze``, a run of all-zero lines after the first is shown as one ``*``; if
     the dump ends in such a run, a last line gives the address where the data ends.
     """
+    if isinstance(data, (str, numbers.Integral)):
+        raise TypeError(f"hexdump takes bytes (or a bytes-like object, e.g. guest.memory.read(addr, n)), "
+                        f"got {data!r}")
     data = bytes(data)
-    if width <= 0:
+    if _whole(width, "width (bytes per line)") <= 0:
         raise ValueError(f"width must be a positive number of bytes, got {width}")
+    if _whole(start, "start (the address of the first byte)") < 0:
+        raise ValueError(f"start is the address of the first byte, 0 or more; got {start}")
     groups = list(groups) if groups else [width]
+    if any(_whole(g, "each of groups") <= 0 for g in groups):
+        raise ValueError(f"groups are positive field sizes (in bytes) that add up to the width, got {groups}")
     if sum(groups) != width:
         raise ValueError(f"groups {groups} must add up to the line width {width}")
     lines, zero_run = [], False
@@ -74,12 +101,14 @@ def hexdump(data: bytes, start: int = 0, width: int = 16, groups: Sequence[int] 
 # --- D:010: the descriptor page -------------------------------------------------------------
 def type_name(type_: int) -> str:
     """``console``, ``net``, ``block``, ``empty``, or the number of an unknown type."""
-    return abi.DEVICE_TYPE_NAMES.get(int(type_), f"unknown({int(type_)})")
+    type_ = _whole(type_, "a device type (a descriptor's type field)")
+    return abi.DEVICE_TYPE_NAMES.get(type_, f"unknown({type_})")
 
 
 def feature_names(type_: int, features: int) -> str:
     """The feature bits in words. For a net device the low 12 bits are its slot on the LAN."""
-    type_, features = int(type_), int(features)
+    type_ = _whole(type_, "a device type (a descriptor's type field)")
+    features = _whole(features, "features (a descriptor's features field)")
     names = []
     if features & abi.LGUEST_DEVICE_F_RANDOMNESS:
         names.append("RANDOMNESS")
@@ -97,7 +126,7 @@ def feature_names(type_: int, features: int) -> str:
 
 def status_names(status: int) -> str:
     """The status bits in words, lowest bit first; ``-`` when none is set."""
-    status = int(status)
+    status = _whole(status, "status (a descriptor's status field)")
     names = [name for bit, name in sorted(abi.DEVICE_STATUS_NAMES.items()) if status & bit]
     rest = status & ~sum(abi.DEVICE_STATUS_NAMES)
     if rest:
@@ -112,6 +141,9 @@ def descriptor_table(descriptors, empty: bool = False) -> str:
     num_pages, pfn, the physical address of the device's pages, and irq = index + 1.
     Empty slots (type 0) are left out unless ``empty`` is true.
     """
+    names = getattr(getattr(descriptors, "dtype", None), "names", None) or ()
+    if not {"type", "features", "status", "num_pages", "pfn"} <= set(names):
+        raise TypeError(f"descriptor_table takes the array of lguest_device_desc, guest.devices; got {descriptors!r}")
     rows = []
     for i, d in enumerate(descriptors):
         if not d["type"] and not empty:
@@ -126,6 +158,7 @@ def descriptor_table(descriptors, empty: bool = False) -> str:
 
 def memory_map(memory) -> str:
     """A Guest's physical address space, region by region, ending with the pfn limit."""
+    _memory(memory, "memory_map")
     rows = [[f"{r.start:#010x}", f"{r.end:#010x}", r.size // abi.PAGE_SIZE, r.name,
              r.shared.name if r.shared else "-"] for r in memory.regions]
     return (table(rows, ["start", "end", "pages", "what", "shared"])
@@ -141,8 +174,14 @@ def key_table(pairs) -> str:
     failure that would kill the Guest.
     """
     rows = []
-    for guest, key in pairs:
-        memory = guest.memory
+    for pair in pairs:
+        try:
+            guest, key = pair
+            memory, key = guest.memory, _whole(key, "a key")
+            _memory(memory, "key_table")
+        except (TypeError, ValueError, AttributeError):
+            raise TypeError(f"key_table takes (guest, key) pairs, a Guest and a whole-number key, "
+                            f"e.g. [(a, 0x100000)]; got {pair!r}") from None
         where = "-"
         if 0 <= key < memory.top:
             region = memory.region_at(key)
@@ -154,6 +193,8 @@ def key_table(pairs) -> str:
 
 def bindings_table(host) -> str:
     """Every live BIND_DMA binding on the Host, Guest by Guest, in table order."""
+    if not isinstance(host, Host):
+        raise TypeError(f"bindings_table takes the Host (a Guest's is guest.host); got {host!r}")
     rows = [[f"g{b.guestid}", f"{b.ukey:#x}", repr(b.key), f"{b.dmas:#x}", b.num_dmas, b.interrupt, b.next_dma]
             for b in host.bindings()]
     return table(rows, ["guest", "key", "futex key", "array at", "num", "irq", "next_dma"])
@@ -161,6 +202,7 @@ def bindings_table(host) -> str:
 
 def dma_sections(memory, addr: int) -> list[tuple[int, int]]:
     """The (addr, len) sections of the ``lguest_dma`` at ``addr``, up to the first 0 length."""
+    _memory(memory, "dma_sections")
     dma = memory.struct_at(addr, abi.lguest_dma)
     out = []
     for a, n in zip(dma["addr"], dma["len"]):
@@ -172,6 +214,7 @@ def dma_sections(memory, addr: int) -> list[tuple[int, int]]:
 
 def dma_table(memory, addr: int) -> str:
     """One ``lguest_dma``: its used_len, then each section with its page and offset."""
+    _memory(memory, "dma_table")
     used = memory.u32(addr)
     rows = [[i, f"{a:#x}", n, f"{a >> abi.PAGE_SHIFT:#x}", f"{a % abi.PAGE_SIZE:#x}",
              "yes" if a % abi.PAGE_SIZE + n <= abi.PAGE_SIZE else "NO: crosses a page"]
@@ -203,6 +246,8 @@ def lockstep(src_lens: Sequence[int], dst_lens: Sequence[int]) -> list[Step]:
     left of the current source section or the room left in the current destination
     section, whichever is less; source bytes beyond the end of the destination are dropped.
     """
+    _section_lengths(src_lens)
+    _section_lengths(dst_lens)
     return [Step(*step) for step in copy_steps(_until_zero(src_lens), _until_zero(dst_lens))]
 
 
@@ -220,6 +265,18 @@ def lockstep_table(src_lens: Sequence[int], dst_lens: Sequence[int], fixed: bool
     if reread:
         summary += f"\n{reread} of them read from the wrong place: the 2007 bug"
     return table(rows, ["step", "walk at", "reads", "writes", "bytes"]) + "\n" + summary
+
+
+def _section_lengths(lens) -> None:
+    """Section lengths are u16s, as in an lguest_dma; anything else is refused, saying so."""
+    allowed = "section lengths are whole numbers 0..65535 (an lguest_dma's u16 len), in a list such as [1000, 1500]"
+    if isinstance(lens, (str, bytes)) or not hasattr(lens, "__iter__"):
+        raise TypeError(f"{allowed}; got {lens!r}")
+    for n in lens:
+        if isinstance(n, bool) or not hasattr(n, "__index__"):
+            raise TypeError(f"{allowed}; got {n!r} in {lens!r}")
+        if not 0 <= n <= 0xFFFF:
+            raise ValueError(f"{allowed}; got {n!r} in {lens!r}")
 
 
 def _until_zero(lens) -> list[int]:

@@ -7,8 +7,12 @@ and from the live model; they keep no state of their own.
 from __future__ import annotations
 
 import json
+import operator
+import os
 from collections import Counter
 from typing import Iterator, NamedTuple
+
+from .abi import MAX_LGUEST_GUESTS
 
 
 ADDRESS_FIELDS = frozenset({"key", "addr", "dma", "dmas", "entry", "args"})
@@ -41,6 +45,13 @@ class Event(NamedTuple):
         who = "host" if self.guest is None else f"g{self.guest}"
         args = " ".join(f"{k}={_show(v, k in ADDRESS_FIELDS)}" for k, v in self.fields.items())
         return f"[{self.tick:>4}] {who:<4} {self.kind:<16} {args}".rstrip()
+
+
+def bookmark(mark) -> int:
+    """A bookmark from mark() (or a sum on one: ``mark() - 1`` is the newest event): a whole number."""
+    if isinstance(mark, bool) or not hasattr(mark, "__index__"):
+        raise TypeError(f"a trace bookmark is a whole number from trace.mark(), got {mark!r}")
+    return operator.index(mark)
 
 
 DEFAULT_LIMIT = 200_000     # events kept: about 60 MB at most, whatever the experiment's length
@@ -139,11 +150,23 @@ class Trace:
 
     def since(self, mark: int = 0) -> list[Event]:
         """The events from bookmark ``mark`` on (those of them still kept)."""
+        mark = bookmark(mark)
         return [self._event(seq) for seq in range(max(mark, self._first), self._emitted)]
 
     def filter(self, kind: str | tuple[str, ...] | None = None, guest: int | None = None,
                since: int = 0) -> list[Event]:
         kinds = (kind,) if isinstance(kind, str) else kind
+        if kinds is not None:
+            kinds = tuple(kinds) if hasattr(kinds, "__iter__") and not isinstance(kinds, bytes) else (kinds,)
+            if not all(isinstance(k, str) for k in kinds):
+                raise TypeError(f"kind is an event kind such as 'send_dma', a tuple of them, or None for every "
+                                f"kind; got {kind!r}")
+        if guest is not None:
+            allowed = f"guest is a Guest id, 0..{MAX_LGUEST_GUESTS - 1}, or None for every Guest; got {guest!r}"
+            if isinstance(guest, bool) or not hasattr(guest, "__index__"):
+                raise TypeError(allowed)
+            if not 0 <= guest < MAX_LGUEST_GUESTS:
+                raise ValueError(allowed)
         return [e for e in self.since(since)
                 if (kinds is None or e.kind in kinds) and (guest is None or e.guest == guest)]
 
@@ -156,7 +179,7 @@ class Trace:
 
         If events the bookmark asks for were dropped, the first line says how many."""
         lines = [repr(e) for e in self.filter(kind, guest, since)]
-        lost = self._first - since
+        lost = self._first - max(since, 0)          # a bookmark before the start asks from the start
         if lost > 0:
             lines.insert(0, f"({lost} earlier events dropped: the trace keeps the newest {self._limit})")
         return "\n".join(lines)
@@ -171,6 +194,7 @@ class Trace:
 
         One tick is shown as one microsecond; each Guest is a thread of process 1.
         """
+        path = os.fspath(path)                   # a file name: open() would take an int as a descriptor
         events = [{"name": e.kind, "ph": "i", "s": "t", "ts": e.tick, "pid": 1,
                    "tid": -1 if e.guest is None else e.guest,
                    "args": {k: _show(v, k in ADDRESS_FIELDS) for k, v in e.fields.items()}} for e in self]

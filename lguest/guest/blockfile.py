@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import io
+import operator
 
 from .. import abi
 from .linux.blkdev import Bio, BioVec, Request
@@ -44,6 +45,12 @@ class BlockDevice(io.RawIOBase):
         return True
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence not in (io.SEEK_SET, io.SEEK_CUR, io.SEEK_END):
+            raise ValueError(f"whence is io.SEEK_SET, io.SEEK_CUR or io.SEEK_END (0, 1 or 2), got {whence!r}")
+        try:
+            offset = operator.index(offset)
+        except TypeError:
+            raise TypeError(f"a seek offset is a whole number of bytes, got {offset!r}") from None
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
         if base + offset < 0:
             raise OSError(errno.EINVAL, f"cannot seek to {base + offset}: before the start of the disk")
@@ -70,7 +77,10 @@ class BlockDevice(io.RawIOBase):
     def write(self, data) -> int:
         if not self._writable:
             raise io.UnsupportedOperation("opened for reading: use mode 'r+b' to write")
-        data = bytes(data)
+        try:
+            data = bytes(memoryview(data))
+        except TypeError:
+            raise TypeError(f"write() takes bytes (or another bytes-like object), got {type(data).__name__}") from None
         if self.pos + len(data) > self.size:
             raise OSError(errno.ENOSPC, f"the disk is {self.size} bytes: cannot write {len(data)} at {self.pos}")
         first = self.pos - self.pos % SECTOR

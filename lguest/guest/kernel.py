@@ -102,6 +102,10 @@ class GuestKernel:
         each read() or write() is its own run of requests (dd uses it to count them)."""
         if mode not in ("rb", "r+b"):
             raise ValueError(f"a Guest disk opens with mode 'rb' or 'r+b', got {mode!r}")
+        if not isinstance(path, str):
+            raise TypeError(f"a Guest disk is opened by its path, a string such as '/dev/lgba'; got {path!r}")
+        if isinstance(buffering, bool) or not isinstance(buffering, int):
+            raise TypeError(f"buffering is a whole number (0: the unbuffered device, -1: buffered), got {buffering!r}")
         disks = [] if self.block is None else [bd.disk.disk_name for bd in self.block.disks]
         name = path.removeprefix("/dev/")
         if not path.startswith("/dev/") or name not in disks:

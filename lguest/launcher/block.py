@@ -67,8 +67,12 @@ class BlockFile:
         self.launcher = launcher
         self.path = os.fspath(path)
         self.fd, self.size = open_image(path, o_direct)
-        self.device = launcher.devices.new_dev_desc(abi.LGUEST_DEVICE_T_BLOCK, abi.LGUEST_DEVICE_F_RANDOMNESS, 1,
-                                                    f"block {os.path.basename(self.path)}")
+        try:
+            self.device = launcher.devices.new_dev_desc(abi.LGUEST_DEVICE_T_BLOCK, abi.LGUEST_DEVICE_F_RANDOMNESS,
+                                                        1, f"block {os.path.basename(self.path)}")
+        except Exception:
+            self.close()                                       # no device, so no open image either
+            raise
         self.device.watch_key = self.device.mem                # the page's own address
         self.device.handle_output = self.handle_output
         self.device.release = self.close

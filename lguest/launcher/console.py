@@ -32,7 +32,10 @@ class Console:
 
     def type(self, text: str | bytes) -> None:
         """Keystrokes: they reach the Guest when the Host next runs."""
-        data = text.encode() if isinstance(text, str) else bytes(text)
+        try:
+            data = text.encode() if isinstance(text, str) else bytes(memoryview(text))
+        except TypeError:
+            raise TypeError(f"console.type() takes text (a str) or bytes, got {text!r}") from None
         if data:
             self._input.append(data)
 

@@ -27,7 +27,11 @@ def find_slot(launcher, page) -> int:
 def setup_net_file(launcher, name: str):
     page = launcher.lguest.map_lan_file(name)
     slot = find_slot(launcher, page)
-    device = launcher.devices.new_dev_desc(abi.LGUEST_DEVICE_T_NET, slot | abi.LGUEST_NET_F_NOCSUM, 1,
-                                           f"net {name}", shared=page)
+    try:
+        device = launcher.devices.new_dev_desc(abi.LGUEST_DEVICE_T_NET, slot | abi.LGUEST_NET_F_NOCSUM, 1,
+                                               f"net {name}", shared=page)
+    except Exception:
+        page.locked_slots.pop(slot, None)                   # no device, so no lock either
+        raise
     device.release = lambda: page.locked_slots.pop(slot, None)
     return device

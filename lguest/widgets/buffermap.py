@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import abi
+from ..machine import Guest
 from . import state
 from .svg import BLUE, GREY, SKY, VERMILION, Svg
 from .view import View
@@ -14,6 +15,8 @@ class BufferMap(View):
     title = "BufferMap"
 
     def __init__(self, guest):
+        if not isinstance(guest, Guest):
+            raise TypeError(f"BufferMap takes one Guest (what host.launch() returned); got {guest!r}")
         self.guest = guest
 
     def rows(self) -> list[state.PageRow]:

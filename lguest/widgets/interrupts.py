@@ -1,9 +1,10 @@
 """InterruptPanel: each Guest's 32 lines (pending, blocked, handlers, counts) and a timeline."""
 from __future__ import annotations
 
+from ..trace import bookmark
 from . import state
 from .svg import BLACK, BLUE, GREY, LIGHT, ORANGE, VERMILION, Svg
-from .view import View
+from .view import View, need_host
 
 
 PAST = {"raise": "raised", "deliver": "delivered"}
@@ -13,6 +14,8 @@ class InterruptPanel(View):
     title = "InterruptPanel"
 
     def __init__(self, host, since: int = 0):
+        need_host(host, "InterruptPanel")
+        bookmark(since)
         self.host = host
         self.since = since                      # a trace mark: the timeline starts there
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from . import state
 from .svg import BLUE, GREY, LIGHT, ORANGE, SKY, Svg
-from .view import View
+from .view import View, need_host
 
 COLUMNS = ("slot", "guest", "key", "identity", "irq", "dmas", "num", "next", "entries used/cap", "reached from")
 
@@ -12,6 +12,7 @@ class KeyTable(View):
     title = "KeyTable"
 
     def __init__(self, host):
+        need_host(host, "KeyTable")
         self.host = host
 
     def rows(self) -> list[state.KeyRow]:
@@ -19,7 +20,15 @@ class KeyTable(View):
 
     def route(self, sender, key: int) -> str:
         """Where a SEND_DMA from ``sender`` (a Guest or its id) to ``key`` would go now."""
-        return state.route(self.host, getattr(sender, "id", sender), key)
+        guest_id = getattr(sender, "id", sender)
+        allowed = f"sender is a Guest or a Guest id of this Host (0..{len(self.host.lgs) - 1}); got {sender!r}"
+        if isinstance(guest_id, bool) or not hasattr(guest_id, "__index__"):
+            raise TypeError(allowed)
+        if not 0 <= guest_id < len(self.host.lgs):
+            raise ValueError(allowed)
+        if isinstance(key, bool) or not hasattr(key, "__index__"):
+            raise TypeError(f"key is a whole number (a Guest-physical address), got {key!r}")
+        return state.route(self.host, guest_id, key)
 
     def text(self) -> str:
         rows = self.rows()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from . import state
 from .keytable import _entry_bar
 from .svg import BLACK, GREY, LIGHT, ORANGE, Svg
-from .view import View
+from .view import View, need_host
 
 
 def mac_text(mac: bytes) -> str:
@@ -15,6 +15,7 @@ class LanPage(View):
     title = "LanPage"
 
     def __init__(self, host, lan: str):
+        need_host(host, "LanPage")
         self.host = host
         self.lan = lan
         state.lan_page(host, lan)               # fail now, naming the LANs there are

@@ -14,6 +14,7 @@ from html import escape
 import ipywidgets as w
 
 from ..errors import LguestError
+from .view import View, need_host
 
 
 @dataclass
@@ -30,10 +31,22 @@ class TracePlayer:
     """Record frames with ``with player.recording(): ...``, then display the player."""
 
     def __init__(self, host, views, max_frames: int = 60, interval_ms: int = 800):
+        need_host(host, "TracePlayer")
+        allowed = f"TracePlayer takes a list of views, e.g. [KeyTable(host), BufferMap(guest)]; got {views!r}"
+        if isinstance(views, View) or not hasattr(views, "__iter__"):
+            raise TypeError(allowed)
+        views = list(views)
+        if not all(isinstance(v, View) for v in views):
+            raise TypeError(allowed)
+        for name, n in (("max_frames", max_frames), ("interval_ms", interval_ms)):
+            if isinstance(n, bool) or not isinstance(n, int):
+                raise TypeError(f"{name} is a whole number, at least 1; got {n!r}")
+            if n < 1:
+                raise ValueError(f"{name} is a whole number, at least 1; got {n!r}")
         if not host.trace.enabled:
             raise LguestError("TracePlayer needs the trace: make the Host with lguest.Host(trace=True)")
         self.host = host
-        self.views = list(views)
+        self.views = views
         self.max_frames = max_frames
         self.interval_ms = interval_ms
         self.frames: list[Frame] = []

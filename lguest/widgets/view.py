@@ -11,6 +11,16 @@ import weakref
 
 import ipywidgets as w
 
+from ..host.host import Host
+from ..machine import Guest
+
+
+def need_host(host, view: str) -> None:
+    """A view of the whole Host refuses anything else, saying what it takes."""
+    if not isinstance(host, Host):
+        hint = "; a Guest's Host is guest.host" if isinstance(host, Guest) else ""
+        raise TypeError(f"{view} takes the Host (lguest.Host()){hint}; got {host!r}")
+
 
 class View:
     title = "view"
