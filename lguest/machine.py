@@ -206,6 +206,11 @@ class Guest:
         return self._lg.dead
 
     @property
+    def blocked(self) -> str | None:
+        """None, or why the Guest waits for ever: a Host oops holds lguest_lock (see oops-staged)."""
+        return self._lg.blocked
+
+    @property
     def devices(self):
         """The descriptor array above the top of RAM, as a numpy view of its bytes."""
         return self.launcher.devices.descriptors
@@ -277,5 +282,5 @@ class Guest:
 
     def __repr__(self):
         kinds = [abi.DEVICE_TYPE_NAMES[int(t)] for t in self.devices["type"] if t]
-        state = f"dead: {self.dead}" if self.dead else "running"
+        state = f"dead: {self.dead}" if self.dead else f"blocked: {self.blocked}" if self.blocked else "running"
         return f"Guest({self.id}, {self.memory.ram_size >> 20} MiB, devices={kinds}, {state})"

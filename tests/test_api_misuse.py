@@ -554,3 +554,15 @@ def test_misuse_cli_device_errors_say_what_is_allowed_and_leak_no_descriptor(tmp
     err = capfd.readouterr().err
     assert err.startswith("lguest: ") and words in err
     assert open_fds() == fds
+
+
+def test_a_sharenet_may_not_take_the_name_of_a_tap():
+    """Captures and views name a LAN by its name: a --sharenet called tap0 beside the tap tap0
+    would be two networks under one name."""
+    host = lguest.Host()
+    host.launch(mem_mb=1, tunnet="10.0.0.254")
+    locks_before = {name: dict(p.locked_slots) for name, p in host.shared_pages.items()}
+    with pytest.raises(ValueError, match="'tap0' is a --tunnet's tap on this Host"):
+        host.launch(mem_mb=1, sharenet=["tap0"])
+    assert len(host.lgs) == 1 and "tap0" not in host.shared_pages
+    assert {name: dict(p.locked_slots) for name, p in host.shared_pages.items()} == locks_before

@@ -67,6 +67,8 @@ def test_l360_a_store_below_nothing_mapped_oopses_the_host_holding_lguest_lock()
     arr_c, _ = ring(c, [64])
     assert bind(c, slot_key(c, 2), arr_c, 1, 5) == 0 and lg(c).blocked
     assert a.dead is None and c.dead is None                     # blocked, not killed
+    assert a.blocked == f"waiting for ever for lguest_lock, held by the oops in g{b.id}"
+    assert repr(a).endswith(f"blocked: {a.blocked})")
     assert a.hypercall(abi.LHCALL_SEND_DMA, slot_key(a, 2), msg) == 0   # nothing of it runs again
     lg(a).fd.irq(3)
     host.run()

@@ -52,6 +52,8 @@ class Host:
         """The one page every Guest naming LAN ``name`` maps (created on first use)."""
         if not isinstance(name, str) or not name:
             raise ValueError(f"a shared network is named by a non-empty string, got {name!r}")
+        if name in self.tunnets:
+            raise ValueError(f"{name!r} is a --tunnet's tap on this Host: name the --sharenet LAN otherwise")
         return self.shared_pages.setdefault(name, SharedPage(name))
 
     def new_guest(self, memory, fd: DevLguest) -> Lg:
