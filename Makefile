@@ -5,6 +5,7 @@
 #   make lab       JupyterLab on book/
 #   make outputs   re-execute the chapters in place, storing their outputs (NB=FILE: just one)
 #   make bench     the benchmarks (one JSON line per figure)
+#   make fuzz      the whole-machine fuzzer: N=50000 sequences, SEED=S to repeat a run, JOBS=2 for both cores
 #   make student   the student edition: chapters without solutions, and its book (_build/student)
 #   make grade SUBMISSIONS=DIR SECRET=S   grade DIR/<student id>/*.ipynb into _build/grades.csv
 #   make clean     remove _build/   (make distclean also removes .venv and the vendored assets)
@@ -74,10 +75,10 @@ else
 fi
 endef
 
-.PHONY: help book test lab outputs bench student grade clean distclean setup vendor chromium tshark npm
+.PHONY: help book test lab outputs bench fuzz student grade clean distclean setup vendor chromium tshark npm
 
 help:
-	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------------------------------------
 # Set-up: the venv (re-installed only when requirements.txt or pyproject.toml change)
@@ -220,6 +221,12 @@ outputs: $(INSTALLED)
 
 bench: $(INSTALLED)
 	@$(BIN)/python bench/run.py
+
+# tests/fuzz_machine.py, not derandomized: N sequences (default 50000) seeded by SEED (default:
+# the clock, printed so the run can be repeated), in JOBS processes. It prints sequences, steps
+# and seconds at the end, and fails on the first broken invariant, showing the shrunk sequence.
+fuzz: $(INSTALLED)
+	@$(BIN)/python bench/fuzz.py -n "$(or $(N),50000)" --jobs "$(or $(JOBS),1)" $(if $(SEED),--seed "$(SEED)")
 
 # The classroom (book/teachers.md): nbgrader makes the student edition and grades submissions.
 student: setup
