@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from lguest.classroom import seed_for
-from lguest.classroom.course import ASSIGNMENT, build_student_edition, grade
+from lguest.classroom.course import ASSIGNMENT, build_student_edition, chapter_notebooks, grade
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret"
@@ -71,7 +71,7 @@ def solution_lines() -> list[str]:
     """Every distinctive line of every solution in the book (code between BEGIN and END
     SOLUTION, and each essay answer cell) that the chapter does not also show elsewhere."""
     lines, public = [], []
-    for path in sorted((ROOT / "book").glob("d*_*.ipynb")):
+    for path in chapter_notebooks():
         for cell in json.loads(path.read_text())["cells"]:
             text = "".join(cell["source"])
             if not cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
@@ -96,7 +96,7 @@ def test_the_student_notebooks_hold_no_solution(edition):
     lines = solution_lines()
     assert len(lines) > 50
     notebooks = sorted(edition["notebooks"].glob("*.ipynb"))
-    assert [p.name for p in notebooks] == sorted(p.name for p in (ROOT / "book").glob("d*_*.ipynb"))
+    assert [p.name for p in notebooks] == sorted(p.name for p in chapter_notebooks())
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         text = "\n".join(c.source for c in nb.cells)
