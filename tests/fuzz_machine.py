@@ -105,13 +105,12 @@ STATS: collections.Counter = collections.Counter()   # what the runs did, for `m
 # Differences from 2007 the fuzzer found and the lead has been told of (tests/test_fuzz.py
 # holds each one's smallest reproduction). The fuzzer accepts the model's outcome for these
 # only where it is exactly the model's known variant, and counts each time it does.
-#   block-fields-read-early: handle_block_output() read p->type after GETDMA and p->bytes
-#   after the readv()/writev(); the model reads both before, so a reply buffer over the block
-#   page's own fields gives another type or result.
+#   block-fields-read-early (fixed in the model, so no longer accepted): handle_block_output()
+#   read p->type after GETDMA and p->bytes after the readv()/writev(); the model did both first.
 #   three-ctrl-c: handle_console_input() exited (status 2) after the third read in a second
 #   that was one ^C byte alone; the model's Launcher never does (python -m lguest does, in its
 #   terminal loop, before typing the third). The fuzzer counts where 2007's Launcher had exited.
-KNOWN_DEVIATIONS = {"block-fields-read-early", "three-ctrl-c"}
+KNOWN_DEVIATIONS = {"three-ctrl-c"}
 
 
 _DISKS: dict[int, str] = {}

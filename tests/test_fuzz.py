@@ -146,9 +146,7 @@ def test_d400_handle_output_stores_the_handlers_0_after_the_read(tmp_path):
     assert struct.unpack("<i", g.memory.read(blk + 12, 4))[0] == 1
 
 
-# --- where the model is not 2007: reported to the lead, the model unchanged ----------------
-@pytest.mark.xfail(strict=True, reason="model problem, reported: the Launcher reads the block page's `bytes` "
-                                       "before the readv(); 2007's handle_block_output() read it after")
+# --- found by the fuzzer where the model was not 2007; the model now reads the page as 2007 did ---
 def test_d400_result_compares_bytes_as_read_after_the_readv(tmp_path):
     """p->result = 1 + (p->bytes != len) comes after the readv(): a reply that lands on the
     page's own ``bytes`` field changes what the result compares with."""
@@ -161,8 +159,6 @@ def test_d400_result_compares_bytes_as_read_after_the_readv(tmp_path):
     assert struct.unpack("<i", g.memory.read(blk + 12, 4))[0] == 2   # 0xe0e0e0e0 != 4: 2007 said 2
 
 
-@pytest.mark.xfail(strict=True, reason="model problem, reported: the Launcher reads the block page's `type` "
-                                       "before GETDMA; 2007 read it after GETDMA had written the irq there")
 def test_d400_type_is_read_after_getdma_wrote_the_irq_into_it(tmp_path):
     """A reply array bound at the block page itself: entry 0's used_len *is* ``type``. GETDMA
     hands the irq back in it, so 2007's Launcher saw a write and wrote the sent DMA's bytes."""
@@ -179,6 +175,7 @@ def test_d400_type_is_read_after_getdma_wrote_the_irq_into_it(tmp_path):
     assert g.memory.read(0, 8) == bytes(8)            # and nothing read into the Guest
 
 
+# --- where the model is still not 2007 -------------------------------------------------------------
 @pytest.mark.xfail(strict=True, reason="model problem, reported: the model's Launcher has no three-^C exit "
                                        "(handle_console_input() had; python -m lguest emulates it outside)")
 def test_console_input_three_ctrl_c_each_read_alone_end_the_launcher():

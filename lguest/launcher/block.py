@@ -90,8 +90,10 @@ class BlockFile:
         failed readv() leaves -1, 0xffffffff, in the reply's used_len, with result 2.
         """
         launcher, page = self.launcher, self.page
-        sector, write, nbytes = int(page["sector"]), bool(page["type"]), int(page["bytes"])
-        off = sector * abi.SECTOR_SIZE
+        # The page's fields are read when 2007 read them: the sector first, the type after GETDMA
+        # (which writes an irq into a reply buffer, and the Guest may have bound one over the
+        # page), the byte count after the I/O (which may have landed on it).
+        off = int(page["sector"]) * abi.SECTOR_SIZE
         if off >= self.size:
             # err(1, ...): 2007 also printed a stale errno after this message (left out here).
             launcher.exit(f"Bad offset {off} vs {self.size}")
@@ -102,6 +104,7 @@ class BlockFile:
             return 0
         reply_addr, irq, reply_iov = reply
         self.requests += 1
+        write = bool(page["type"])
         if write:
             length = self._io(os.pwritev, iov, off) & 0xFFFFFFFF      # unsigned int len
             if off + length > self.size:
@@ -115,7 +118,7 @@ class BlockFile:
         else:
             length = reply_len = self._io(os.preadv, reply_iov, off) & 0xFFFFFFFF
         launcher.set_used_len(reply_addr, reply_len)
-        result = 1 + (nbytes != length)
+        result = 1 + (int(page["bytes"]) != length)
         page["result"] = result
         launcher.lguest.trace("block_io", write=write, offset=off, bytes=length, result=result)
         launcher.trigger_irq(irq)
