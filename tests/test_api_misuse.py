@@ -143,6 +143,15 @@ def test_misuse_run_takes_a_whole_number_of_steps(max_steps, error):
     check_words(exc, "max_steps", "at least 1")
 
 
+@pytest.mark.parametrize("ms, error", [(-1, ValueError), (1.5, TypeError), ("10", TypeError), (True, TypeError)])
+def test_misuse_idle_takes_whole_milliseconds(ms, error):
+    host = lguest.Host()
+    with pytest.raises(error) as exc:
+        host.idle(ms)
+    check_words(exc, "milliseconds", "at least 0")
+    assert host.tick == 0
+
+
 def test_misuse_kill_guest_takes_the_hosts_record_and_a_message_and_kills_nothing_otherwise():
     host = lguest.Host()
     g = host.launch(mem_mb=1, sharenet=["lan0"])

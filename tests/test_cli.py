@@ -68,6 +68,21 @@ def test_pty_two_ctrl_c_then_a_key_does_not_exit():
     assert child.exitstatus == 2
 
 
+def test_pty_three_slow_ctrl_c_do_not_exit():
+    """Wall time reaches the Host's clock: a third ^C two seconds on is too late."""
+    child = spawn("16")
+    press_ctrl_c(child, 2)
+    time.sleep(2.1)
+    press_ctrl_c(child, 1)
+    assert child.isalive()
+    child.send("echo still here\r")
+    child.expect_exact("still here")
+    press_ctrl_c(child, 3)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2
+
+
 def test_piped_stdin_runs_the_lines_and_exits_0():
     out = subprocess.run(CMD + ["16"], cwd=ROOT, input=b"echo one\nls /dev\nfrob\n",
                          capture_output=True, timeout=60)

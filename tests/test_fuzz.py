@@ -175,9 +175,6 @@ def test_d400_type_is_read_after_getdma_wrote_the_irq_into_it(tmp_path):
     assert g.memory.read(0, 8) == bytes(8)            # and nothing read into the Guest
 
 
-# --- where the model is still not 2007 -------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="model problem, reported: the model's Launcher has no three-^C exit "
-                                       "(handle_console_input() had; python -m lguest emulates it outside)")
 def test_console_input_three_ctrl_c_each_read_alone_end_the_launcher():
     """2007: each read of exactly one ^C byte counts; the third within a second, after the
     byte went to the Guest, makes the Launcher exit with status 2, and the Guest with it."""
@@ -186,4 +183,4 @@ def test_console_input_three_ctrl_c_each_read_alone_end_the_launcher():
     for _ in range(3):
         g.console.type(b"\x03")
         host.run()
-    assert g.dead is not None
+    assert g.dead == "Launcher exited: three ^C (status 2)"

@@ -208,6 +208,67 @@ def test_4_3_console_input_with_no_buffer_bound_warns_with_errno_and_is_discarde
     assert g.console.watching and not g.console._input
 
 
+def ctrl_c(g, times: int = 1) -> None:
+    """Each ^C typed alone, so each is a read of its own."""
+    for _ in range(times):
+        g.console.type(b"\x03")
+        g.host.run()
+
+
+def test_4_3_three_ctrl_c_each_read_alone_end_the_launcher_with_status_2():
+    """The third reaches the Guest (used_len 1, the irq) before the Launcher exits, saying nothing."""
+    host = lguest.Host()
+    g = host.launch(mem_mb=1)
+    ctrl_c(g, 2)
+    assert g.dead is None
+    mark = host.trace.mark()
+    g.console.type(b"\x03")
+    host.run()
+    assert g.dead == "Launcher exited: three ^C (status 2)" and g.launcher.status == 2
+    assert [e.value for e in events(host, "used_len", since=mark, guest=g)] == [1]
+    assert events(host, "irq_raise", since=mark, guest=g)
+    assert g.launcher.log == []
+    assert g.console.output.count("^C") == 2      # the Guest's tty echoed two; the third died with it
+
+
+def test_4_3_ctrl_c_read_into_the_discard_buffer_counts_too():
+    """2007 looked at the first byte of iov[0], which is the discard buffer when nothing is bound."""
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    ctrl_c(g, 3)
+    assert g.dead == "Launcher exited: three ^C (status 2)"
+    assert g.launcher.log == ["lguest: console: no dma buffer!: No such file or directory"] * 3
+
+
+@pytest.mark.parametrize("between", [b"a", b"\x03\x03", b"\x03a"])
+def test_4_3_any_other_read_starts_the_ctrl_c_count_again(between):
+    g = lguest.Host().launch(mem_mb=1)
+    ctrl_c(g, 2)
+    g.console.type(between)                       # one read, not a ^C alone
+    g.host.run()
+    ctrl_c(g, 2)
+    assert g.dead is None and g.console.abort_count == 2
+    ctrl_c(g)
+    assert g.dead is not None
+
+
+@pytest.mark.parametrize("seconds_later, exits", [(0, True), (1, True), (2, False)])
+def test_4_3_the_third_ctrl_c_counts_while_the_seconds_are_at_most_one_past_the_first(seconds_later, exits):
+    """gettimeofday()'s whole seconds: 1.999 s apart can exit, 1.001 s across two boundaries not.
+    A late third ^C sets the count back to 0, so it starts no new count of its own."""
+    host = lguest.Host()
+    g = host.launch(mem_mb=1)
+    host.idle(1000 - host.tick % 1000)            # the first ^C is read at the start of a second
+    first = host.tick // 1000
+    ctrl_c(g, 2)
+    host.idle((first + seconds_later) * 1000 + 999 - host.tick)    # the third at that second's end
+    ctrl_c(g)
+    assert (g.dead is not None) is exits
+    if not exits:
+        assert g.console.abort_count == 0
+        ctrl_c(g, 2)
+        assert g.dead is None
+
+
 # --- §3.6 get_dma_buffer (LHREQ_GETDMA) ------------------------------------------------------------
 def test_3_6_scans_from_index_0_ignoring_next_dma():
     host, (a, b) = lan_guests(2)
@@ -278,6 +339,8 @@ def test_3_6_bad_array_address_kills_the_guest_and_the_launcher_exits_on_it():
     g.host.run()
     assert g.dead == f"bad read address {bad:#x} len 100"
     assert g.launcher.log[-1] == f"lguest: Invalid address {bad}"
+    getdma, = events(g.host, "getdma", guest=g)
+    assert getdma.entry == bad and getdma.irq == 3      # the binding's irq, read before the kill
 
 
 def test_3_6_console_input_fills_the_buffer_sets_used_len_and_raises_the_irq():

@@ -420,8 +420,8 @@ def get_dma_buffer(host, lg: Lg, ukey: int) -> tuple[int, int] | None:
     for binding in host.dma_hash.get(key, ()):
         if binding.guestid != lg.id:
             continue
-        chosen = 0
-        for i in range(binding.num_dmas):
+        chosen, irq = 0, binding.interrupt    # now: an unreadable entry kills, and the kill frees
+        for i in range(binding.num_dmas):     # the binding (release-at-kill); 2007 kept its irq
             chosen = binding.entry_addr(i)
             if lgread_dma(host, lg, chosen)[0] == 0:   # a bad entry reads as zeros: "free"
                 break
@@ -430,8 +430,8 @@ def get_dma_buffer(host, lg: Lg, ukey: int) -> tuple[int, int] | None:
                 host.emit(lg, "getdma_reuse_last", key=ukey, entry=chosen)
         if not chosen:                        # bound with a count of 0: io.c returned 0, ENOENT
             break
-        host.emit(lg, "getdma", key=ukey, entry=chosen, irq=binding.interrupt)
-        return chosen, binding.interrupt
+        host.emit(lg, "getdma", key=ukey, entry=chosen, irq=irq)
+        return chosen, irq
     host.emit(lg, "getdma", key=ukey, entry=None)
     return None
 

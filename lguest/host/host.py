@@ -224,6 +224,16 @@ class Host:
                                   "is an interrupt handler re-raising its own irq?")
         return steps
 
+    def idle(self, ms: int) -> None:
+        """Time passes with nothing to run: the clock moves on ``ms`` ticks (1 tick = 1 ms).
+        ``python -m lguest`` lets wall time in between keystrokes this way."""
+        allowed = f"idle(ms) takes a whole number of milliseconds, at least 0; got {ms!r}"
+        if isinstance(ms, bool) or not isinstance(ms, int):
+            raise TypeError(allowed)
+        if ms < 0:
+            raise ValueError(allowed)
+        self.tick += ms
+
     def _step(self) -> bool:
         busy = False
         for lg in self.lgs:

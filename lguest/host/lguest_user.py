@@ -111,6 +111,11 @@ class DevLguest:
         """The tap goes when its Launcher goes, if it never started a Guest."""
         self._host.tunnets.pop(name, None)
 
+    def gettimeofday(self) -> tuple[int, int]:
+        """(seconds, microseconds) from the Host's clock: tick N is N ms, as in the pcap files."""
+        ms = self._host.tick
+        return ms // 1000, ms % 1000 * 1000
+
     def trace(self, kind: str, **fields) -> None:
         """Record a Launcher event in the Host's trace, stamped with this Guest."""
         self._host.emit(self.lg, kind, **fields)

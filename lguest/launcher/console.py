@@ -12,6 +12,7 @@ from collections import deque
 from .. import abi
 
 DISCARD_SIZE = 1024
+CTRL_C = b"\x03"
 
 
 class Console:
@@ -24,6 +25,13 @@ class Console:
         self.raw = bytearray()                       # everything the Guest wrote
         self._input: deque[bytes] = deque()
         self.watching = True                         # False once a read returned 0 (EOF)
+        self.abort_count = 0                         # struct console_abort: ^C reads in a row,
+        self.abort_start = 0                         # and the second the first of them came
+
+    @property
+    def waiting(self) -> bytes:
+        """Keystrokes typed that the Guest has not been given yet."""
+        return b"".join(self._input)
 
     @property
     def output(self) -> str:
@@ -50,7 +58,8 @@ class Console:
 
         No buffer bound: warn, and read into a 1 KiB discard buffer. A read of nothing
         (the buffer has no room, or input ended): warn, still hand back used_len 0 with the
-        irq, then stop watching the console, as 2007 did."""
+        irq, then stop watching the console, as 2007 did. The third read in a row that is one
+        ^C alone, soon enough after the first, ends the Launcher (exit status 2)."""
         if not self._input or not self.watching:
             return False
         launcher = self.launcher
@@ -66,9 +75,28 @@ class Console:
             launcher.warnx("Failed to get console input, ignoring console.")
         if found is not None:
             launcher.deliver(addr, used, irq)
+        if self._three_ctrl_c(chunk[:used]):
+            launcher.exit_quietly(2, "three ^C")
+            return True
         if used == 0:
             self.watching = False                    # the fd leaves the Waker's set for good
         return True
+
+    def _three_ctrl_c(self, read: bytes) -> bool:
+        """2007's "console abort" hack: each ^C must come as a read of its own, and the third
+        counts only if gettimeofday()'s seconds are at most one past the first's (so between
+        one and two seconds of wall time). Any other read starts the count again."""
+        if read != CTRL_C:
+            self.abort_count = 0
+            return False
+        self.abort_count += 1
+        seconds = self.launcher.lguest.gettimeofday()[0]
+        if self.abort_count == 1:
+            self.abort_start = seconds
+        elif self.abort_count == 3:
+            self.abort_count = 0
+            return seconds <= self.abort_start + 1
+        return False
 
     def _readv(self, iov, chunk: bytes) -> int:
         """Fill the sections in order; what does not fit waits for the next read.

@@ -39,6 +39,7 @@ class Launcher:
         self.disks, self.tunnets = [], []
         self.guest_id: int | None = None
         self.exited = False                                 # the Guest died, so the Launcher has exited
+        self.status: int | None = None                      # its exit status, once it has exited
         try:
             self._setup_devices(devices)
             self.guest_id = lguest.initialize(self.memory, self)   # LHREQ_INITIALIZE(pfnlimit = top/4096)
@@ -162,13 +163,21 @@ class Launcher:
     def exit(self, msg: str) -> None:
         """errx(): the Launcher prints its message and exits, which takes its Guest with it."""
         self.warnx(msg)
+        self.status = 1
         # 2007-DIFF(launcher-exit): the Launcher process simply ended; the Host freed its Guest
         # with no message of its own. The model records the exit as the Guest's death message.
         self.lguest.close(f"Launcher exited: {msg}")
 
+    def exit_quietly(self, status: int, why: str) -> None:
+        """exit(status) with nothing on stderr; ``why`` is only for the death message."""
+        self.status = status
+        self.lguest.close(f"Launcher exited: {why} (status {status})")
+
     def guest_died(self, msg: str) -> None:
         """read() returned ENOENT: print the reason (errx), exit, and so let go of everything."""
         self.exited = True
+        if self.status is None:
+            self.status = 1
         if not msg.startswith("Launcher exited: "):
             self.log.append(f"{PROGRAM}: {msg}")
         self._release_devices()
