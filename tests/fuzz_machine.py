@@ -385,6 +385,7 @@ class Step:
         self.dead_lgs = {id(lg) for lg in machine.host.lgs if lg.dead is not None}
         self.booting = None                                       # a relaunch: the id being booted
         self.waiting: dict[int, bytes] = {}                       # Guest -> console input not yet read
+        self.block_write = None                                   # the last block_io was a write
         self.stale_unbind = False                                 # the last unbind found a freed entry
         self.console_entries: set[tuple[int, int]] = set()        # buffers GETDMA gave for key 0
         self.console_reads: dict[int, list] = collections.defaultdict(list)   # Guest -> (length, tick)
@@ -590,9 +591,12 @@ class Step:
         STATS["Host oops"] += 1
 
     def on_block_io(self, e):
+        self.block_write = e.write
+
+    def on_block_result(self, e):
         seat = self.m.seat_by_id(e.guest)
         self.allow(self.space(e.guest), seat.blk + 12, 4)
-        STATS[f"block: {'write' if e.write else 'read'} result {e.result}"] += 1
+        STATS[f"block: {'write' if self.block_write else 'read'} result {e.result}"] += 1
 
     # -- 2007's handle_block_output(), from the GETDMA on ------------------------------------
     def simulate_block(self, gid: int, req: dict, entry: int, irq: int) -> None:

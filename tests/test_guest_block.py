@@ -214,7 +214,7 @@ def test_d440_exercise_in_flight_requests_share_the_one_result(disk):
         bd.disk.queue.submit(req)
     assert bd.inflight == [short, good] and bd.disk.queue.stopped
     host.run()
-    assert [e.fields["result"] for e in host.trace.filter("block_io")][-2:] == [2, 1]
+    assert [e.result for e in host.trace.filter("block_result")][-2:] == [2, 1]
     assert short.uptodate is True and good.uptodate is True     # the 2 was overwritten by the 1
 
 

@@ -107,7 +107,7 @@ def test_l360_the_second_drop_frees_the_lan_files_inode_while_others_map_it():
     unbind(b, slot_key(b, 1), arr)
     freed = host.trace.filter("freed_in_use")
     assert [(e.what, e.users) for e in freed] == [("the inode of LAN file 'lan0'", (0, 1, 2))]
-    assert host.corruption == ["the inode of LAN file 'lan0' freed while g0, g1, g2 still use it"]
+    assert host.corruption == ["the inode of LAN file 'lan0' freed while in use by g0, g1, g2"]
 
 
 def test_l360_a_private_key_unbound_twice_frees_the_launchers_mm():

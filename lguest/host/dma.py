@@ -123,7 +123,7 @@ def drop_key_refs(host, lg: Lg, key) -> None:
     if count == 0:
         users = sorted(other.id for other in host.lgs if other.dead is None and _holds(other, target))
         host.emit(lg, "freed_in_use", what=_ref_name(target), users=tuple(users))
-        host.corruption.append(f"{_ref_name(target)} freed while g{', g'.join(map(str, users))} still use it"
+        host.corruption.append(f"{_ref_name(target)} freed while in use by g{', g'.join(map(str, users))}"
                                if users else f"{_ref_name(target)} freed")
 
 

@@ -107,6 +107,7 @@ class BlockFile:
         write = bool(page["type"])
         if write:
             length = self._io(os.pwritev, iov, off) & 0xFFFFFFFF      # unsigned int len
+            launcher.lguest.trace("block_io", write=True, offset=off, bytes=length)
             if off + length > self.size:
                 try:
                     os.ftruncate(self.fd, self.size)         # trim it back; 2007 ignored a failure
@@ -117,10 +118,11 @@ class BlockFile:
             reply_len = 0
         else:
             length = reply_len = self._io(os.preadv, reply_iov, off) & 0xFFFFFFFF
-        launcher.set_used_len(reply_addr, reply_len)
+            launcher.lguest.trace("block_io", write=False, offset=off, bytes=length)
+        launcher.set_used_len(reply_addr, reply_len)      # after the bytes: the Guest may look now
         result = 1 + (int(page["bytes"]) != length)
         page["result"] = result
-        launcher.lguest.trace("block_io", write=write, offset=off, bytes=length, result=result)
+        launcher.lguest.trace("block_result", result=result)
         launcher.trigger_irq(irq)
         return 0
 
