@@ -57,7 +57,7 @@ def table(rows: Sequence[Sequence], headers: Sequence[str]) -> str:
 
 def hexdump(data: bytes, start: int = 0, width: int = 16, groups: Sequence[int] | None = None,
             squeeze: bool = True) -> str:
-    """Bytes as lines of ``address: hex bytes  |ascii|``, like ``hexdump -C``.
+    """Bytes as lines of ``address: hex bytes |ascii|``, like ``hexdump -C``.
 
     ``start`` is the address of the first byte (shown on the left). ``width`` bytes go on
     each line; ``groups`` splits a line into fields of those sizes (for a struct, e.g.
@@ -92,7 +92,7 @@ def hexdump(data: bytes, start: int = 0, width: int = 16, groups: Sequence[int] 
             fields.append(" ".join(f"{b:02x}" for b in chunk[i:i + g]).ljust(3 * g - 1))
             i += g
         text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        lines.append(f"{start + off:08x}:  {'  '.join(fields)}  |{text}|")
+        lines.append(f"{start + off:08x}: {'  '.join(fields)} |{text}|")     # 16 bytes: 76 columns
     if lines and lines[-1] == "*":
         lines.append(f"{start + len(data):08x}")          # where the squeezed zeros end
     return "\n".join(lines)
@@ -135,25 +135,26 @@ def status_names(status: int) -> str:
 
 
 def descriptor_table(descriptors, empty: bool = False) -> str:
-    """The ``lguest_device_desc`` array (``guest.devices``) as a table, one line per device.
+    """The ``lguest_device_desc`` array (``guest.devices``) as two tables, a line per device.
 
-    Columns: index, type, features (hex and in words), status (hex and in words),
-    num_pages, pfn, the physical address of the device's pages, and irq = index + 1.
-    Empty slots (type 0) are left out unless ``empty`` is true.
+    The first has the fields: index, type, features and status (in hex), num_pages, pfn, the
+    physical address of the device's pages, and irq = index + 1. The second, under it, says
+    what the features and status bits mean, in words; two tables, so that each fits the
+    book's column. Empty slots (type 0) are left out unless ``empty`` is true.
     """
     names = getattr(getattr(descriptors, "dtype", None), "names", None) or ()
     if not {"type", "features", "status", "num_pages", "pfn"} <= set(names):
         raise TypeError(f"descriptor_table takes the array of lguest_device_desc, guest.devices; got {descriptors!r}")
-    rows = []
+    fields, words = [], []
     for i, d in enumerate(descriptors):
         if not d["type"] and not empty:
             continue
         pfn, pages = int(d["pfn"]), int(d["num_pages"])
-        rows.append([i, type_name(d["type"]),
-                     f"{int(d['features']):#06x} {feature_names(d['type'], d['features'])}",
-                     f"{int(d['status']):#04x} {status_names(d['status'])}",
-                     pages, f"{pfn:#x}", f"{pfn << abi.PAGE_SHIFT:#x}" if pages else "-", i + 1])
-    return table(rows, ["index", "type", "features", "status", "num_pages", "pfn", "pages at", "irq"])
+        fields.append([i, type_name(d["type"]), f"{int(d['features']):#06x}", f"{int(d['status']):#04x}",
+                       pages, f"{pfn:#x}", f"{pfn << abi.PAGE_SHIFT:#x}" if pages else "-", i + 1])
+        words.append([i, feature_names(d["type"], d["features"]), status_names(d["status"])])
+    return (table(fields, ["index", "type", "features", "status", "num_pages", "pfn", "pages at", "irq"])
+            + "\n\n" + table(words, ["index", "features in words", "status in words"]))
 
 
 def memory_map(memory) -> str:

@@ -16,6 +16,8 @@ from .abi import MAX_LGUEST_GUESTS
 
 
 ADDRESS_FIELDS = frozenset({"key", "addr", "dma", "dmas", "entry", "args"})
+WIDTH = 76              # the book's column: a longer event goes on over more lines
+NARROW_INDENT = 4       # where a field too long to sit under the others starts its line
 
 
 def _show(value, address: bool = False) -> str:
@@ -41,10 +43,36 @@ class Event(NamedTuple):
         except KeyError:
             raise AttributeError(f"event {self.kind!r} has no field {name!r}; it has {sorted(self.fields)}") from None
 
-    def __repr__(self):
+    def _head_and_fields(self) -> tuple[str, list[str]]:
         who = "host" if self.guest is None else f"g{self.guest}"
-        args = " ".join(f"{k}={_show(v, k in ADDRESS_FIELDS)}" for k, v in self.fields.items())
-        return f"[{self.tick:>4}] {who:<4} {self.kind:<16} {args}".rstrip()
+        fields = [f"{k}={_show(v, k in ADDRESS_FIELDS)}" for k, v in self.fields.items()]
+        return f"[{self.tick:>4}] {who:<4} {self.kind:<16} ", fields
+
+    def line(self) -> str:
+        """The event on one line, however long (a caption, a log file)."""
+        head, fields = self._head_and_fields()
+        return (head + " ".join(fields)).rstrip()
+
+    def __repr__(self):
+        """The event within the book's column: fields that do not fit go on under the first."""
+        return _fit(*self._head_and_fields())
+
+
+def _fit(head: str, fields: list[str], width: int = WIDTH) -> str:
+    """``head`` and the fields, filled into lines of at most ``width``. Continuation lines
+    start under the first field, or ``NARROW_INDENT`` in when some field is too long for that;
+    a field longer than a whole line still gets a line of its own."""
+    indent = len(head) if all(len(f) <= width - len(head) for f in fields) else NARROW_INDENT
+    lines, line = [], head.rstrip()
+    for field in fields:
+        longer = head + field if line == head.rstrip() else f"{line} {field}"
+        if len(longer) <= width:
+            line = longer
+        else:
+            lines.append(line)
+            line = " " * indent + field
+    lines.append(line)
+    return "\n".join(lines)
 
 
 def bookmark(mark) -> int:

@@ -93,6 +93,27 @@ def test_trace_show_and_chrome_export_say_how_many_were_dropped(tmp_path):
     assert [e["ts"] for e in doc["traceEvents"]] == [7, 8, 9]
 
 
+def test_a_long_event_goes_on_under_its_first_field_within_the_book_column():
+    trace = Trace()
+    trace.emit(3, 1, "bind", key=0x2001004, where="lan0+0x4", dmas=0x103000, num=1, irq=1,
+               slot=0, note="a field to make the line long")
+    trace.emit(4, 3, "launcher_warn", msg="lguest: console: no dma buffer!: No such file or directory")
+    trace.emit(5, None, "irq_deliver", irq=1)
+    bind, warn, short = trace
+    for event in trace:
+        lines = repr(event).splitlines()
+        assert all(len(line) <= 76 for line in lines), lines
+        assert repr(event).split() == event.line().split()                  # nothing lost
+    lines = repr(bind).splitlines()
+    assert len(lines) == 3 and lines[0].startswith("[   3] g1   bind             key=0x2001004")
+    assert all(line.index(line.strip()) == lines[0].index("key=") for line in lines[1:])
+    # a field too long to sit under the others takes a line of its own, 4 columns in
+    assert repr(warn).splitlines() == ["[   4] g3   launcher_warn",
+                                       "    msg='lguest: console: no dma buffer!: No such file or directory'"]
+    assert repr(short) == short.line() == "[   5] host irq_deliver      irq=1"
+    assert trace.show() == "\n".join(repr(e) for e in trace)
+
+
 def test_trace_owns_its_watchers_and_a_host_watch_goes_there():
     host, (a, b) = lan_guests()
     seen = []

@@ -425,7 +425,7 @@ def test_trace_player_records_one_frame_per_event_plus_the_start():
     s, player, events, msg = record_send()
     assert len(events) >= 5
     assert len(player.frames) == len(events) + 1 and player.dropped == 0
-    assert [f.caption for f in player.frames] == ["start"] + [repr(e).strip() for e in events]
+    assert [f.caption for f in player.frames] == ["start"] + [e.line() for e in events]
     assert all(len(f.svgs) == 2 for f in player.frames)
     # each frame shows the model as it was then: the receiver's entry 1 fills only when its
     # used_len is written, which is the receiver's used_len event
@@ -436,7 +436,7 @@ def test_trace_player_records_one_frame_per_event_plus_the_start():
         assert expected in frame.svgs[0], (i, frame.caption)
     text = player.text().splitlines()
     assert text[0] == f"TracePlayer: {len(events) + 1} frames"
-    assert text[1] == "  1: start" and text[2] == f"  2: {repr(events[0]).strip()}"
+    assert text[1] == "  1: start" and text[2] == f"  2: {events[0].line()}"
     # the recording stopped with the block
     s["a"].kernel.lguest_send_dma(lan_key(s["a"], 1), msg)
     assert len(player.frames) == len(events) + 1

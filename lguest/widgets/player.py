@@ -66,7 +66,7 @@ class TracePlayer:
         if len(self.frames) >= self.max_frames:
             self.dropped += 1
             return
-        self.frames.append(Frame(repr(event).strip(), [v.svg() for v in self.views]))
+        self.frames.append(Frame(event.line(), [v.svg() for v in self.views]))
 
     def text(self) -> str:
         lines = [f"TracePlayer: {len(self.frames)} frames" + (f" ({self.dropped} events past max_frames not drawn)"
