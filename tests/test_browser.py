@@ -16,6 +16,11 @@ without touching this file). For each page it checks that:
 - on pages with math, MathJax typeset it (mjx-container elements exist, every math element
   holds one, and no raw ``$$`` or ``\\[`` is left in the prose).
 
+A second test loads every page again and checks that every ``pre`` (code cells, their outputs,
+fenced blocks, the widgets' text) fits its box at 1280x900, the book's reference window: no
+line is clipped or needs a horizontal scrollbar there. Folded cells and dropdowns are opened
+first, so what a reader unfolds is checked too.
+
 A full-page screenshot of each page goes to ``_build/screenshots/<page>.png``.
 
 The server, the browser and the request log live in ``tests/browser_helpers.py``, shared with
@@ -101,6 +106,61 @@ async () => {
   return count();
 }
 """
+
+
+PRE_OVERFLOW_JS = """
+async () => {
+  for (let i = 0; i < 100; i++) {          // the widget manager renders after the load event
+    const views = document.querySelectorAll(
+      'script[type="application/vnd.jupyter.widget-view+json"]').length;
+    if (document.querySelectorAll('.jupyter-widgets, .widget-subarea').length >= views) break;
+    await new Promise(ok => setTimeout(ok, 100));
+  }
+  // What a reader can unfold is checked too: folded cells (<details>) and dropdowns.
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  document.querySelectorAll('.toggle-hidden').forEach(e => e.classList.remove('toggle-hidden'));
+  await new Promise(ok => requestAnimationFrame(() => requestAnimationFrame(ok)));
+  return Array.from(document.querySelectorAll('pre'))
+    .filter(pre => pre.scrollWidth > pre.clientWidth)
+    .map(pre => ({
+      where: pre.closest('.cell_input') ? 'code cell'
+           : pre.closest('.cell_output') ? 'output' : 'markdown',
+      first: pre.textContent.split('\\n').find(line => line.trim()) || '',
+      scroll: pre.scrollWidth, client: pre.clientWidth,
+    }));
+}
+"""
+
+# Fenced code blocks in markdown cells that overflow and wait for the chapter's prose to be
+# edited (code cells and outputs are never listed here). An entry that fits again fails the
+# test, so the list only shrinks. (page, the block's first line)
+MARKDOWN_BLOCKS_TO_FIT = {
+    ("book/d200_io", "h, g0, g1, to_1, ring = lan_pair(num=1)"),
+    ("book/d200_io", "h, g0, g1, to_1, ring = lan_pair()"),
+}
+
+
+@pytest.mark.parametrize("docname", PAGES, ids=page_id)
+def test_every_pre_fits_the_column(docname: str, browser_context, server, built_html: Path):
+    """At 1280x900 every pre shows its longest line: scrollWidth <= clientWidth."""
+    page, _ = open_page(browser_context, f"{server}/{docname}.html")
+    try:
+        assert page.viewport_size == {"width": 1280, "height": 900}
+        wide = page.evaluate(PRE_OVERFLOW_JS)
+    finally:
+        page.close()
+    listed = [w for w in wide
+              if w["where"] == "markdown" and (docname, w["first"].strip()) in MARKDOWN_BLOCKS_TO_FIT]
+    unlisted = [w for w in wide if w not in listed]
+    assert not unlisted, f"{docname}: {len(unlisted)} pre wider than their box at 1280x900:\n  " + \
+        "\n  ".join(f"{w['where']}: {w['first'][:72]!r} scrollWidth {w['scroll']} > "
+                     f"clientWidth {w['client']}" for w in unlisted)
+    fitted = {(d, first) for d, first in MARKDOWN_BLOCKS_TO_FIT if d == docname} - \
+        {(docname, w["first"].strip()) for w in listed}
+    assert not fitted, f"{docname}: these blocks fit now, remove them from MARKDOWN_BLOCKS_TO_FIT: {fitted}"
+    if listed:
+        pytest.xfail(f"{docname}: {len(listed)} markdown block(s) still to fit: "
+                     + "; ".join(f"{w['first'][:50]!r} {w['scroll']} > {w['client']}" for w in listed))
 
 
 @pytest.mark.parametrize("docname", PAGES, ids=page_id)
