@@ -227,7 +227,8 @@ class Guest:
         for name, value in (("nr", nr), ("arg1", arg1), ("arg2", arg2), ("arg3", arg3)):
             whole(value, f"a hypercall's number and arguments are whole numbers (32-bit registers): {name}")
         if self.dead is not None:
-            raise GuestDead(f"Guest {self.id} is dead ({self.dead}): it cannot make hypercalls")
+            raise GuestDead(f"Guest {self.id} is dead: it cannot make hypercalls. It was killed with:\n"
+                            f"    {self.dead}")
         return self.kernel.hcall(nr, arg1, arg2, arg3)
 
     def dma(self, sections=(), used_len: int = 0) -> int:
@@ -269,7 +270,8 @@ class Guest:
         if not isinstance(command, str):
             raise TypeError(f"shell() takes a command line as a string, e.g. guest.shell('ifconfig'); got {command!r}")
         if self.dead is not None:
-            raise GuestDead(f"Guest {self.id} is dead ({self.dead}): nothing runs in it")
+            raise GuestDead(f"Guest {self.id} is dead: nothing runs in it. It was killed with:\n"
+                            f"    {self.dead}")
         return self.kernel.shell.run(command)
 
     def open(self, path: str, mode: str = "rb", buffering: int = -1):
@@ -277,7 +279,8 @@ class Guest:
 
         ``buffering=0`` gives the unbuffered device, as Python's open() does."""
         if self.dead is not None:
-            raise GuestDead(f"Guest {self.id} is dead ({self.dead}): nothing runs in it")
+            raise GuestDead(f"Guest {self.id} is dead: nothing runs in it. It was killed with:\n"
+                            f"    {self.dead}")
         return self.kernel.open(path, mode, buffering)
 
     def __repr__(self):

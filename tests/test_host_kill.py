@@ -124,10 +124,14 @@ def test_3_7_a_dead_guest_never_runs_again():
     g.kernel.request_irq(5, lambda irq, dev: seen.append(irq) or 1, 0x80, "x", None)
     g.launcher.trigger_irq(5)
     _die(host, g, _unknown_hypercall)
-    with pytest.raises(GuestDead):
+    with pytest.raises(GuestDead) as refused:
         g.hypercall(abi.LHCALL_HALT)
     host.run()
     assert seen == []
+    # the refusal says why, and gives the kill message on a line of its own
+    assert str(refused.value).splitlines() == [
+        f"Guest {g.id} is dead: it cannot make hypercalls. It was killed with:",
+        f"    {g.dead}".rstrip("\n")]     # 2007's message ends in a newline
 
 
 def test_3_7_after_death_every_launcher_request_fails_with_enoent():

@@ -4,6 +4,9 @@
 - Every notebook carries stored outputs, run top to bottom in one fresh kernel: nbval compares
   only cells that have stored outputs, so a notebook saved without them is silently untested.
 - No stored output shows an object address (`<... at 0x7f...>`): it changes every run.
+- The book's column: every line of every code cell, and every output line the page shows
+  (streams, errors, and a result's text when nothing richer stands in for it), is at most 76
+  characters (`lguest.classroom.WIDTH`). tests/test_browser.py checks the rendered pages.
 - The D-marker labels. A chapter marks each D:NNN it covers with a MyST target line `(d010)=`
   directly before a heading that names `D:010` (several labels may stand stacked before one
   heading that names several numbers). Read in _toc.yml order, the labels strictly
@@ -20,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from book_toc import toc_docnames
+from lguest import classroom
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -173,6 +177,49 @@ def test_no_object_addresses_in_outputs(path: Path):
                     bad.append(f"cell {index}: ...{text[max(0, m.start() - 40):m.end() + 10]!r}")
     assert not bad, (f"{rel(path)}: stored outputs show object addresses, which change every "
                      f"run (give the class a stable __repr__): {bad}")
+
+
+RICH = ("text/html", "image/svg+xml", "image/png", "text/markdown",
+        "application/vnd.jupyter.widget-view+json")
+
+
+def shown_output_lines(cell: dict):
+    """The output lines the page shows in a pre: streams (one print can arrive as several
+    stream outputs, merged as the book merges them), errors, and a result's text/plain when
+    it has no richer form (a widget view, HTML or a picture shows instead)."""
+    text = ""
+    for output in cell.get("outputs") or []:
+        kind = output.get("output_type")
+        if kind == "stream":
+            text += "".join(output["text"]) if isinstance(output["text"], list) else output["text"]
+            continue
+        text += "\n"
+        if kind == "error":
+            text += f"{output['ename']}: {output['evalue']}\n"
+        elif not has_rich_form(output):
+            plain = (output.get("data") or {}).get("text/plain", "")
+            text += ("".join(plain) if isinstance(plain, list) else plain) + "\n"
+    return text.splitlines()
+
+
+def has_rich_form(output: dict) -> bool:
+    return any(kind in (output.get("data") or {}) for kind in RICH)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=rel)
+def test_code_and_outputs_fit_the_books_column(path: Path):
+    width = classroom.WIDTH
+    wide = []
+    for index, cell in enumerate(load(path)["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"]).splitlines()
+        wide += [f"cell {index} code ({len(line)}): {line}" for line in source if len(line) > width]
+        wide += [f"cell {index} output ({len(line)}): {line}"
+                 for line in shown_output_lines(cell) if len(line) > width]
+    assert not wide, (f"{rel(path)}: {len(wide)} lines wider than the book's {width} columns "
+                      "(break the code inside brackets; print long results over more lines):\n  "
+                      + "\n  ".join(w[:120] for w in wide))
 
 
 def test_d_labels_strictly_increase_through_the_book():

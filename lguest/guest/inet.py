@@ -403,11 +403,12 @@ def format_interface(dev: NetDevice, addr: IPv4Interface | None) -> str:
 
 
 def format_arp(inet: Inet) -> str:
-    """The ARP table, as ``arp -n`` shows it."""
-    lines = [f"{'Address':<25}{'HWtype':<8}{'HWaddress':<20}{'Flags':<6}{'Mask':<16}Iface"]
+    """The ARP table, as ``arp -n`` shows it, but for the Address column: 16 wide, room for any
+    IPv4 address, where net-tools pads it to 25 (so that a line fits the book's 76 columns)."""
+    lines = [f"{'Address':<16}{'HWtype':<8}{'HWaddress':<20}{'Flags':<6}{'Mask':<16}Iface"]
     for n in inet.neigh.values():
         if n.mac is not None:
-            lines.append(f"{str(n.ip):<25}{'ether':<8}{mac_str(n.mac):<20}{'C':<6}{'':<16}{n.dev}")
+            lines.append(f"{str(n.ip):<16}{'ether':<8}{mac_str(n.mac):<20}{'C':<6}{'':<16}{n.dev}")
         else:
-            lines.append(f"{str(n.ip):<33}{'(incomplete)':<42}{n.dev}")
+            lines.append(f"{str(n.ip):<24}{'(incomplete)':<42}{n.dev}")
     return "\n".join(lines) + "\n"

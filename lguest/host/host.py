@@ -152,7 +152,8 @@ class Host:
         H:100: until LGUEST_INIT has named a good lguest_data, that is the only call there
         is; every other one, first, kills the Guest. After it, H:120's switch (HYPERCALLS)."""
         if lg.dead is not None:
-            raise GuestDead(f"Guest {lg.id} is dead ({lg.dead}): it cannot make hypercalls")
+            raise GuestDead(f"Guest {lg.id} is dead: it cannot make hypercalls. It was killed with:\n"
+                            f"    {lg.dead}")
         if lg.blocked is not None:
             self.emit(lg, "blocked", reason=lg.blocked)
             return 0

@@ -1,6 +1,9 @@
 """LanPage: a LAN's page of 682 MAC slots, who holds each, and each peer's receive ring."""
 from __future__ import annotations
 
+import textwrap
+
+from ..show import table
 from . import state
 from .keytable import _entry_bar
 from .svg import BLACK, GREY, LIGHT, ORANGE, Svg
@@ -24,13 +27,16 @@ class LanPage(View):
         return state.lan_page(self.host, self.lan)[1]
 
     def text(self) -> str:
+        """The slots in use as a table, indented under a title line."""
         slots = self.slots()
-        lines = [f"LanPage {self.lan}: {len(slots)} of {state.NET_SLOTS} slots in use"]
-        for s in slots:
-            ring = " ".join(str(e.used_len) if e.readable else "?" for e in s.entries) or "-"
-            lines.append(f"  slot {s.slot:>3}  {mac_text(s.mac)}  {'PROMISC' if s.promisc else 'promisc off':11}  "
-                         f"{s.holder:<12} ring used_len: {ring}")
-        return "\n".join(lines)
+        title = f"LanPage {self.lan}: {len(slots)} of {state.NET_SLOTS} slots in use"
+        if not slots:
+            return title
+        rows = [[s.slot, mac_text(s.mac), "PROMISC" if s.promisc else "promisc off", s.holder,
+                 " ".join(str(e.used_len) if e.readable else "?" for e in s.entries) or "-"]
+                for s in slots]
+        rows = table(rows, ["slot", "MAC", "promisc", "held by", "ring used_len"])
+        return title + "\n" + textwrap.indent(rows, "  ")
 
     def svg(self) -> str:
         slots = self.slots()
