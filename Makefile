@@ -149,10 +149,17 @@ tshark:
 # ---------------------------------------------------------------------------------------------
 # The book
 
+# The build runs every chapter afresh. Its kernels report an error as the stored outputs do,
+# by its last line alone (IPython's Minimal mode, from a profile made here): a traceback would
+# show the package's source, wider than the book's column, and this machine's paths.
+BUILD_IPYTHONDIR := _build/ipython
+
 book: setup
 	@t0=$$(date +%s.%N)
+	mkdir -p $(BUILD_IPYTHONDIR)/profile_default
+	echo 'c.InteractiveShell.xmode = "Minimal"' > $(BUILD_IPYTHONDIR)/profile_default/ipython_kernel_config.py
 	echo "==> build: jupyter-book build -W --keep-going --all ."
-	$(BIN)/jupyter-book build -W --keep-going --all .
+	IPYTHONDIR=$(CURDIR)/$(BUILD_IPYTHONDIR) $(BIN)/jupyter-book build -W --keep-going --all .
 	$(call took,build)
 	echo "==> The book is at $(HTML)/index.html"
 

@@ -174,9 +174,12 @@ def watch_page(page) -> PageLog:
     return log
 
 
-def open_page(context, url: str):
-    """Load url with every request recorded and off-host ones aborted; return (page, log)."""
+def open_page(context, url: str, viewport: tuple[int, int] | None = None):
+    """Load url with every request recorded and off-host ones aborted; return (page, log).
+    ``viewport`` (width, height) sizes this page's window instead of the context's."""
     page = context.new_page()
+    if viewport:
+        page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
     page.set_default_timeout(PAGE_TIMEOUT_MS)
     log = watch_page(page)
     page.goto(url, wait_until="networkidle")
