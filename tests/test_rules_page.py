@@ -96,7 +96,7 @@ def code(cell: str) -> str | None:
 # --------------------------------------------------------------------------- the kill table
 
 # The page writes a message with these placeholders for the numbers and text of the case.
-PLACEHOLDERS = {"KEY": r"0x[0-9a-f]+", "ADDR": r"0x[0-9a-f]+", "LEN": r"\d+", "N": r"-?\d+",
+PLACEHOLDERS = {"KEY": r"0x[0-9a-f]+", "ADDR": r"0x[0-9a-f]+", "HEX8": r"[0-9a-f]{8}", "LEN": r"\d+", "N": r"-?\d+",
                 "TEXT": r".*", "OFF": r"\d+", "SIZE": r"\d+",
                 "ERRNO": re.escape(os.strerror(errno.ENOENT))}
 
@@ -258,7 +258,7 @@ KILL_CASES = {
     "hypercall N before LGUEST_INIT": case_before_init,
     "Bad hypercall N\\n": case_unknown_hypercall,
     "already have lguest_data": case_init_again,
-    "bad guest page 00000000": case_bad_init,
+    "bad guest page HEX8": case_bad_init,
     "CRASH: TEXT": case_crash,
     "Invalid address N": case_launcher_pointer,
     "Bad offset OFF vs SIZE": case_bad_offset,
@@ -322,6 +322,7 @@ def test_the_wrappers_on_the_page_exist_and_return_what_it_says():
     assert g.kernel.lguest_bind_dma(slot(g, 0), ring, 1, 1) == 0
     assert g.kernel.lguest_bind_dma(slot(g, 0), ring, 1, abi.LGUEST_IRQS) == -errno.ENOMEM
     assert g.hypercall(abi.LHCALL_BIND_DMA, slot(g, 0), ring, (1 << 8) | 1) == 1
+    assert g.hypercall(abi.LHCALL_SEND_DMA, slot(g, 5), ring) == abi.LHCALL_SEND_DMA   # eax as it came
     assert g.kernel.lguest_unbind_dma(slot(g, 0), ring) is None
     stale = g.dma([(g.alloc(8), 8)], used_len=0xDEAD)
     assert g.kernel.lguest_send_dma(slot(g, 5), stale) is None
