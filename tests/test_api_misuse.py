@@ -222,7 +222,7 @@ def test_misuse_hypercall_registers_are_whole_numbers_and_nothing_is_called(gues
 
 def test_hypercall_still_takes_numpy_integers_as_registers(guest):
     """Addresses read out of Guest structs are numpy integers; they are good registers."""
-    assert guest.hypercall(np.uint32(abi.LHCALL_HALT), np.int64(0)) == 0 and guest.dead is None
+    assert guest.hypercall(np.uint32(abi.LHCALL_HALT), np.int64(0)) == abi.LHCALL_HALT and guest.dead is None
 
 
 @pytest.mark.parametrize("sections, used_len, error, words", [

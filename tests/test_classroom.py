@@ -24,7 +24,7 @@ seeds = st.integers(0, classroom.MAX_SEED - 1)
 
 
 def notebook_cells(chapter: str) -> list[dict]:
-    path, = (ROOT / "book").glob(f"{chapter}_*.ipynb")
+    path, = [*(ROOT / "book").glob(f"{chapter}.ipynb"), *(ROOT / "book").glob(f"{chapter}_*.ipynb")]
     return json.loads(path.read_text())["cells"]
 
 

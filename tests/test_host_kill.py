@@ -252,11 +252,21 @@ def test_h120_a_second_lguest_init_kills_already_have_lguest_data():
     assert g.dead == "already have lguest_data"
 
 
-def test_h100_a_bad_lguest_data_address_is_reported_as_the_null_pointer_it_still_is():
-    """initialize() printed lg->lguest_data with %p before setting it: always 00000000."""
+@pytest.mark.parametrize("where", [PAGE, 16 * 1024 * 1024 - 8])
+def test_h100_a_bad_lguest_data_address_is_printed_with_the_kernels_p(where):
+    """2.6.23's initialize() stored the address before checking it, then printed it with %p:
+    eight hex digits, zero-padded, no 0x. LGUEST_INIT's eax is left as it came, its number."""
     host, g = _uninitialized()
-    g.hypercall(abi.LHCALL_LGUEST_INIT, g.memory.top + PAGE)
-    assert g.dead == "bad guest page 00000000" and lg(g).lguest_data is None
+    bad = g.memory.top + where
+    assert g.hypercall(abi.LHCALL_LGUEST_INIT, bad) == abi.LHCALL_LGUEST_INIT
+    assert g.dead == f"bad guest page {bad:08x}" and len(g.dead) == len("bad guest page ") + 8
+
+
+def test_h120_send_dma_leaves_eax_holding_its_call_number():
+    """do_hcall() writes eax only for BIND_DMA (and the wall clock): a SEND_DMA returns 13."""
+    g = lguest.Host().launch(mem_mb=1, drivers=())
+    assert g.hypercall(abi.LHCALL_SEND_DMA, 0, g.dma([])) == abi.LHCALL_SEND_DMA == 13
+    assert g.hypercall(abi.LHCALL_BIND_DMA, 0x1000, g.dma([]), (1 << 8) | 3) == 1
 
 
 def test_h120_crash_with_a_bad_pointer_dies_of_the_read_not_the_crash():

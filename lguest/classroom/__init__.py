@@ -30,7 +30,7 @@ BOOK_SEED = 2007
 SEED_ENV = "LGUEST_SEED"             # set by the grader to the student's own seed
 GRADING_ENV = "LGUEST_GRADING"       # "1" while grading: a wrong answer raises
 KINDS = ("predict", "implement", "explore")
-CHAPTERS = ("d010", "d100", "d200", "d300", "d380", "d400", "d500", "misbehave")
+CHAPTERS = ("d010", "d100", "d200", "d300", "d380", "d400", "d500", "launcher", "misbehave")
 MAX_SEED = 1_000_000
 WIDTH = 76                           # what the book's column shows of a line of output
 

@@ -28,12 +28,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def chapter_notebooks(book: Path = ROOT / "book", chapters=CHAPTERS) -> list[Path]:
-    """The chapters with exercises, in book order."""
+    """The chapters with exercises, in book order: ``book/NAME.ipynb`` or ``book/NAME_*.ipynb``."""
     found = []
     for name in chapters:
-        matches = sorted(book.glob(f"{name}_*.ipynb"))
+        matches = sorted(book.glob(f"{name}.ipynb")) + sorted(book.glob(f"{name}_*.ipynb"))
         if len(matches) != 1:
-            raise FileNotFoundError(f"expected one notebook book/{name}_*.ipynb, found {matches}")
+            raise FileNotFoundError(f"expected one notebook book/{name}.ipynb or book/{name}_*.ipynb, "
+                                    f"found {matches}")
         found.append(matches[0])
     return found
 

@@ -161,17 +161,21 @@ class Host:
             int(arg3) & 0xFFFFFFFF                                                    # 32-bit registers
         self.tick += 1
         self.emit(lg, "hypercall", call=abi.hcall_name(nr), args=(arg1, arg2, arg3))
+        # eax comes in holding the call number, and of the calls here only BIND_DMA writes it:
+        # every other call hands the Guest its own number back (SEND_DMA returns 13). 2007's
+        # GET_WALLCLOCK wrote the time there; with no clock of its own (no-cpu) it returns 11.
         if lg.lguest_data is None:
             self._initialize(lg, nr, arg1)
-            return 0
+            return nr
         call = HYPERCALLS.get(nr)
         if call is None:
             if nr not in abi.HCALL_NAMES:
                 self.kill_guest(lg, f"Bad hypercall {_signed(nr)}\n")    # the newline is 2007's
             # 2007-DIFF(no-cpu): there is no CPU to switch to: the calls for page tables, the GDT,
             # the IDT, the stack, TLS and the clock are accepted and do nothing.
-            return 0
-        return call(self, lg, arg1, arg2, arg3) or 0
+            return nr
+        result = call(self, lg, arg1, arg2, arg3)
+        return nr if result is None else result
 
     def _send_dma(self, lg: Lg, key: int, udma: int, _unused: int) -> None:
         dma.send_dma(self, lg, key, udma)
@@ -190,9 +194,9 @@ class Host:
         if nr != abi.LHCALL_LGUEST_INIT:
             self.kill_guest(lg, f"hypercall {_signed(nr)} before LGUEST_INIT")
         elif not lg.memory.in_range(data_addr, abi.lguest_data.itemsize):
-            # 2007 printed lg->lguest_data with %p, and it is still NULL here: so every bad
-            # address is reported as the same zero pointer.
-            self.kill_guest(lg, "bad guest page 00000000")
+            # 2007 stored the address in lg->lguest_data first, then printed it with the
+            # kernel's %p: eight hex digits, zero-padded, no 0x.
+            self.kill_guest(lg, f"bad guest page {data_addr:08x}")
         else:
             lg.lguest_data = data_addr
             lg.memory.struct_at(data_addr, abi.lguest_data)["guestid"] = lg.id
