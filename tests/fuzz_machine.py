@@ -59,8 +59,9 @@ memory is compared with its snapshot from before the step. Invariants, after eve
   used_len and ``result``, and the Launcher's exit messages;
 * a Guest dies only by a kill event, with the first message.
 
-Where the model is known not to be 2007 (KNOWN_DEVIATIONS below), the fuzzer accepts the
-model's outcome, counts it, and ``make fuzz`` prints the count.
+Where the fuzzer found the model was not 2007 (the Launcher read a block request's ``type`` and
+``bytes`` too early, and it had no three-^C exit), the model was fixed; tests/test_fuzz.py keeps
+each one's smallest reproduction.
 """
 from __future__ import annotations
 
@@ -101,15 +102,6 @@ SD = POOL + 100 * POOL_N                   # the usual send descriptor
 
 STEPS = 10                                 # stateful_step_count for both runners
 STATS: collections.Counter = collections.Counter()   # what the runs did, for `make fuzz`
-
-# Differences from 2007 the fuzzer found and the lead has been told of (tests/test_fuzz.py
-# holds each one's smallest reproduction). The fuzzer accepts the model's outcome for these
-# only where it is exactly the model's known variant, and counts each time it does.
-#   block-fields-read-early (fixed in the model, so no longer accepted): handle_block_output()
-#   read p->type after GETDMA and p->bytes after the readv()/writev(); the model did both first.
-#   three-ctrl-c (fixed in the model, so no longer accepted): handle_console_input() exited
-#   (status 2) on the third read in a row that was one ^C alone; the model's Launcher never did.
-KNOWN_DEVIATIONS: set[str] = set()
 
 
 _DISKS: dict[int, str] = {}
@@ -378,7 +370,7 @@ class Step:
         self.expect_warn: dict[int, list[str]] = collections.defaultdict(list)
         self.console: dict[int, bytearray] = collections.defaultdict(bytearray)
         self.block = None                                         # a block request being served
-        self.block_checks = []                                    # (Guest, [2007's outcome, the model's?])
+        self.block_checks = []                                    # (Guest, 2007's outcome)
         self.raised: set[tuple[int, int]] = set()
         self.src = None                                           # (sender, udma, sections) of a transfer
         self.receiver = None                                      # (id, Space copy) before the transfer
@@ -603,22 +595,14 @@ class Step:
         """What the Launcher does once get_dma_buffer() has found ``entry``, in 2007's order:
         the Host writes the irq into used_len; dma2iov() of the reply; ``p->type`` is read
         now; writev (then the cut back) or readv; ``*lenp``; ``p->bytes`` is read now for the
-        result; last, handle_output() stores the handler's 0 in the sent DMA's used_len. The
-        same with type and bytes read first, as the model does, is kept beside
-        it when the two differ (see KNOWN_DEVIATIONS)."""
+        result; last, handle_output() stores the handler's 0 in the sent DMA's used_len."""
         seat = self.m.seat_by_id(gid)
-        live = self.space(gid)
-        early = (I32.unpack(live.read(seat.blk, 4))[0] != 0, live.u32(seat.blk + 8))
-        variants = [self.block_outcome(seat, req, entry, irq, None)]
-        model = self.block_outcome(seat, req, entry, irq, early)
-        if model["key"] != variants[0]["key"]:
-            variants.append(model)
-        self.block_checks.append((gid, variants))
+        self.block_checks.append((gid, self.block_outcome(seat, req, entry, irq)))
 
-    def block_outcome(self, seat: Seat, req: dict, entry: int, irq: int, early) -> dict:
+    def block_outcome(self, seat: Seat, req: dict, entry: int, irq: int) -> dict:
         scratch = Space(self.m.host.lgs[seat.id].memory, copy=True)
         disk = bytearray(self.m.disk_ref)
-        out = dict(order="2007" if early is None else "model", scratch=scratch, disk=disk, exit=None,
+        out = dict(scratch=scratch, disk=disk, exit=None,
                    ranges=[(entry, 4), (seat.blk + 12, 4)], irq=None, write=None)
         if scratch.host_ok(entry, 4):
             scratch.write(entry, U32.pack(irq))
@@ -627,7 +611,7 @@ class Step:
             out["exit"] = f"Launcher exited: Invalid address {signed(bad)}"
         else:
             out["irq"] = scratch.u32(entry)
-            write = I32.unpack(scratch.read(seat.blk, 4))[0] != 0 if early is None else early[0]
+            write = I32.unpack(scratch.read(seat.blk, 4))[0] != 0
             out["write"] = write
             off = req["off"]
             if write:
@@ -653,12 +637,10 @@ class Step:
                 lenp = length = len(data)
             if out["exit"] is None:
                 scratch.write(entry, U32.pack(lenp))
-                nbytes = scratch.u32(seat.blk + 8) if early is None else early[1]
+                nbytes = scratch.u32(seat.blk + 8)
                 scratch.write(seat.blk + 12, I32.pack(1 + (nbytes != length)))
                 scratch.write(req["udma"], U32.pack(0))      # handle_output(): *lenp = the handler's 0
                 out["ranges"].append((req["udma"], 4))
-        out["key"] = (out["exit"], bytes(disk), out["irq"],
-                      tuple(scratch.read(a, n) for a, n in out["ranges"]) if out["exit"] is None else ())
         return out
 
 
@@ -822,19 +804,13 @@ class WholeMachine(RuleBasedStateMachine):
         # block requests: the image, the reply, its used_len, result, the irq, or the exit, as 2007's
         with open(disk_path(), "rb") as f:
             disk = f.read()
-        for gid, variants in log.block_checks:
-            misses = [self.block_miss(log, gid, v, disk) for v in variants]
-            if misses[0] is None:
-                chosen = variants[0]
-            elif len(variants) > 1 and misses[1] is None and "block-fields-read-early" in KNOWN_DEVIATIONS:
-                chosen = variants[1]
-                STATS["known deviation: block-fields-read-early"] += 1
-            else:
-                raise AssertionError(f"step {log.name}: {misses[0]}")
-            self.disk_ref = bytearray(chosen["disk"])
-            if chosen["exit"] is not None:
-                log.expect_exit[gid] = chosen["exit"]
-                STATS["block: " + kill_kind(chosen["exit"])] += 1
+        for gid, outcome in log.block_checks:
+            miss = self.block_miss(log, gid, outcome, disk)
+            assert miss is None, f"step {log.name}: {miss}"
+            self.disk_ref = bytearray(outcome["disk"])
+            if outcome["exit"] is not None:
+                log.expect_exit[gid] = outcome["exit"]
+                STATS["block: " + kill_kind(outcome["exit"])] += 1
         # deaths: each by one kill event, the first message kept; the Launcher's exits as 2007's
         for s in alive_before:
             g = s.g
@@ -869,19 +845,19 @@ class WholeMachine(RuleBasedStateMachine):
         g = self.host.lgs[gid]
         if disk != bytes(v["disk"]):
             at = next((i for i in range(min(len(disk), len(v["disk"]))) if disk[i] != v["disk"][i]), None)
-            return (f"the disk image differs from {v['order']}'s Launcher at byte {at} "
+            return (f"the disk image differs from 2007's Launcher at byte {at} "
                     f"({len(disk)} vs {len(v['disk'])} bytes)")
         if v["exit"] is not None:
-            return None if g.dead == v["exit"] else f"Guest {gid} is {g.dead!r}; {v['order']}'s Launcher: {v['exit']!r}"
+            return None if g.dead == v["exit"] else f"Guest {gid} is {g.dead!r}; 2007's Launcher: {v['exit']!r}"
         if g.dead is not None:
-            return f"Guest {gid} died ({g.dead!r}) serving a block request {v['order']}'s Launcher completed"
+            return f"Guest {gid} died ({g.dead!r}) serving a block request 2007's Launcher completed"
         if gid in log.ran:
             return None
         live = self.space_of(g)
         for a, n in v["ranges"]:
             if live.read(a, n) != v["scratch"].read(a, n):
                 return (f"block {'write' if v['write'] else 'read'} by Guest {gid}: the {n} bytes at {a:#x} are "
-                        f"{live.read(a, n)[:16]!r}, {v['order']}'s Launcher wrote {v['scratch'].read(a, n)[:16]!r}")
+                        f"{live.read(a, n)[:16]!r}, 2007's Launcher wrote {v['scratch'].read(a, n)[:16]!r}")
         if (gid, v["irq"]) not in log.raised:
             return f"block request of Guest {gid}: irq {v['irq']} was not raised"
         return None

@@ -129,22 +129,11 @@ async () => {
     .map(pre => ({
       where: pre.closest('.cell_input') ? 'code cell'
            : pre.closest('.cell_output') ? 'output' : 'markdown',
-      first: pre.textContent.split('\\n').filter(line => line.trim()).slice(0, 2).join(' / '),
+      first: pre.textContent.split('\\n').find(line => line.trim()) || '',
       scroll: pre.scrollWidth, client: pre.clientWidth,
     }));
 }
 """
-
-# Fenced code blocks in markdown cells that overflow and wait for the chapter's prose to be
-# edited (code cells and outputs are never listed here). An entry that fits again fails the
-# test, so the list only shrinks. (page, the block's first two lines)
-MARKDOWN_BLOCKS_TO_FIT = {
-    ("book/d200_io", "h, g0, g1, to_1, ring = lan_pair(num=1) / "
-                     "msg = g0.dma([(g0.alloc(100), 100)])"),                # d200-ex-retry
-    ("book/d200_io", "h, g0, g1, to_1, ring = lan_pair() / "
-                     "g0.hypercall(abi.LHCALL_SEND_DMA, to_1, g0.memory.top + 64)"),  # d200-ex-zeros
-}
-
 
 @pytest.mark.parametrize("docname", PAGES, ids=page_id)
 def test_every_pre_fits_the_column(docname: str, browser_context, server, built_html: Path):
@@ -155,18 +144,9 @@ def test_every_pre_fits_the_column(docname: str, browser_context, server, built_
         wide = page.evaluate(PRE_OVERFLOW_JS)
     finally:
         page.close()
-    listed = [w for w in wide
-              if w["where"] == "markdown" and (docname, w["first"].strip()) in MARKDOWN_BLOCKS_TO_FIT]
-    unlisted = [w for w in wide if w not in listed]
-    assert not unlisted, f"{docname}: {len(unlisted)} pre wider than their box at 1280x900:\n  " + \
-        "\n  ".join(f"{w['where']}: {w['first'].split(' / ')[0][:72]!r} scrollWidth {w['scroll']} > "
-                     f"clientWidth {w['client']}" for w in unlisted)
-    fitted = {(d, first) for d, first in MARKDOWN_BLOCKS_TO_FIT if d == docname} - \
-        {(docname, w["first"].strip()) for w in listed}
-    assert not fitted, f"{docname}: these blocks fit now, remove them from MARKDOWN_BLOCKS_TO_FIT: {fitted}"
-    if listed:
-        pytest.xfail(f"{docname}: {len(listed)} markdown block(s) still to fit: "
-                     + "; ".join(f"{w['first']!r} {w['scroll']} > {w['client']}" for w in listed))
+    assert not wide, f"{docname}: {len(wide)} pre wider than their box at 1280x900:\n  " + \
+        "\n  ".join(f"{w['where']}: {w['first'][:72]!r} scrollWidth {w['scroll']} > "
+                     f"clientWidth {w['client']}" for w in wide)
 
 
 PHONE = (390, 844)

@@ -178,3 +178,39 @@ def test_reread_is_the_round_robin_sum_and_zero_once_fixed(seed):
     result = d200.reread.check(0, seed)
     assert not result.passed and "copy_data_fixed" in result.hint
     assert not d200.reread.check("lots", seed).passed
+
+
+# --- the essays' worked solutions ----------------------------------------------------------------
+def chapter_cells() -> list[dict]:
+    return json.loads((ROOT / "book" / "d200_io.ipynb").read_text())["cells"]
+
+
+def solution_code_blocks() -> list[str]:
+    """The `~~~python` blocks inside the chapter's markdown (the essays' worked solutions)."""
+    blocks = []
+    for cell in chapter_cells():
+        if cell["cell_type"] == "markdown":
+            text = "".join(cell["source"])
+            blocks += [part.split("\n~~~", 1)[0] for part in text.split("~~~python\n")[1:]]
+    return blocks
+
+
+def test_every_essay_solution_prints_what_its_comments_say(capsys):
+    """Each block runs after the chapter's imports and `lan_pair`, and each line it prints is
+    written in the block as a `# ...` comment, in the same order."""
+    code = [c for c in chapter_cells() if c["cell_type"] == "code"]
+    setup = ["".join(code[0]["source"]),
+             next("".join(c["source"]) for c in code if "def lan_pair(" in "".join(c["source"]))]
+    blocks = solution_code_blocks()
+    assert len(blocks) == 3, "the chapter's three essays with code: retry, top, zeros"
+    for block in blocks:
+        namespace: dict = {}
+        for source in setup:
+            exec(source, namespace)
+        capsys.readouterr()
+        exec(block, namespace)
+        printed = capsys.readouterr().out.splitlines()
+        assert printed, f"the block prints nothing:\n{block}"
+        comments = [line.split("# ", 1)[1] for line in block.splitlines() if "# " in line]
+        shown = [c for c in comments if c in printed]
+        assert shown == printed, f"printed {printed}, the comments say {comments}"

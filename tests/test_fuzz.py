@@ -5,9 +5,9 @@
 * The oracle's own teeth: a fault planted in the model (a stray byte after a copy, the copy
   without 2007's bug, a write not cut back, a used_len past its buffer, console input past
   its buffer, a dead Guest still bound) must fail the very step that shows it.
-* What the fuzzer found where the model is not 2007 (reported to the lead, model unchanged;
-  KNOWN_DEVIATIONS in tests/fuzz_machine.py): each one's smallest reproduction, as a strict
-  xfail that starts failing, as XPASS, once the model does what 2007's Launcher did.
+* What the fuzzer found where the model was not 2007 (the block Launcher read ``type`` and
+  ``bytes`` too early; no three-^C exit): each one's smallest reproduction, now passing, since
+  the model was fixed.
 
 The file takes about a minute; everything but the state machine takes well under a second.
 """
