@@ -87,6 +87,36 @@ def test_d140_failing_probe_sets_driver_but_not_driver_ok_nor_failed():
     assert statuses(guest)[0] == ACK | DRV
 
 
+def test_d140_a_failed_probe_is_logged_by_the_driver_core_unless_it_means_not_mine():
+    """2.6.23's really_probe() warns "<driver>: probe of <bus_id> failed with error <n>" for any
+    failure but -ENODEV and -ENXIO, which mean "not my device" and stay silent."""
+    guest = lguest.Host().launch(mem_mb=4, sharenet=["lan0", "lan1", "lan2"], drivers=())
+    answers = {0: -errno.ENOMEM, 1: -errno.ENODEV, 2: -errno.ENXIO}
+    driver = LguestDriver("sulky", abi.LGUEST_DEVICE_T_NET, lambda dev: answers[dev.index])
+    before = len(guest.kernel.dmesg)
+    guest.kernel.bus.register_lguest_driver(driver)
+    assert guest.kernel.dmesg[before:] == ["sulky: probe of 0 failed with error -12"]
+
+
+def test_d120_a_hotplugged_device_is_offered_to_the_next_driver_when_a_probe_fails():
+    """device_register() goes through the bus's drivers in the order they registered until
+    one's probe takes the device: a refusal, or any other failure, lets the next one try."""
+    guest = lguest.Host().launch(mem_mb=4, drivers=())
+    offered = []
+
+    def driver(name, ret):
+        return LguestDriver(name, abi.LGUEST_DEVICE_T_BLOCK, lambda dev: offered.append(name) or ret)
+    for d in (driver("refuses", -errno.ENODEV), driver("fails", -errno.EIO),
+              driver("takes", 0), driver("too late", 0)):
+        guest.kernel.bus.register_lguest_driver(d)
+    guest.devices[3]["type"] = abi.LGUEST_DEVICE_T_BLOCK
+    guest.kernel.bus.add_lguest_device(3)
+    assert offered == ["refuses", "fails", "takes"]
+    assert int(guest.devices[3]["status"]) == ACK | DRV | OK
+    assert guest.kernel.bus.devices[-1].driver.name == "takes"
+    assert guest.kernel.dmesg[-1] == "fails: probe of 3 failed with error -5"
+
+
 def test_d140_register_driver_does_nothing_on_a_non_guest():
     kernel = bare_metal_kernel()
     probed = []

@@ -256,3 +256,21 @@ def test_1_9_a_dead_guest_takes_no_interrupts():
     g.hypercall(abi.LHCALL_CRASH, 0)
     assert g.dead is not None
     assert host.run() == 0 and seen == []
+
+
+def test_1_9_free_irq_removes_one_handler_per_call_and_logs_an_unknown_dev_id():
+    """2.6.23's free_irq() unlinks the first action with that dev_id and returns; when none is
+    left it logs "Trying to free already-free IRQ n" and changes nothing."""
+    host, g = _guest()
+    calls = []
+    for name in ("a", "b", "a"):
+        g.kernel.request_irq(3, lambda irq, dev, name=name: calls.append(name) or IRQ_HANDLED,
+                             IRQF_SHARED, name, "a" if name == "a" else "b")
+    g.kernel.free_irq(3, "a")
+    assert [a.name for a in g.kernel.irq_actions[3]] == ["b", "a"]
+    g.kernel.free_irq(3, "a")
+    g.kernel.free_irq(3, "a")
+    assert g.kernel.dmesg[-1] == "Trying to free already-free IRQ 3"
+    g.launcher.trigger_irq(3)
+    host.run()
+    assert calls == ["b"]

@@ -8,6 +8,7 @@ has a FIXME wishing it did); the bits were put there for a Host to read one day.
 """
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -87,10 +88,12 @@ class LguestBus:
             return
         device = LguestDevice(index)
         self.devices.append(device)
-        for driver in self.drivers:                    # device_register() looks for a driver
-            if self.lguest_dev_match(device, driver):
-                self.lguest_dev_probe(device, driver)
-                break
+        for driver in self.drivers:                    # device_register(): each driver in turn,
+            if self.lguest_dev_match(device, driver):  # until one's probe takes the device
+                ret = self.lguest_dev_probe(device, driver)
+                self.report_failed_probe(device, driver, ret)
+                if ret == 0:
+                    break
 
     # --- D:130 --------------------------------------------------------------------------
     def lguest_dev_match(self, device: LguestDevice, driver: LguestDriver) -> bool:
@@ -117,8 +120,15 @@ class LguestBus:
         self.drivers.append(driver)
         for device in self.devices:                   # driver_register() looks for devices
             if self.lguest_dev_match(device, driver):
-                self.lguest_dev_probe(device, driver)
+                self.report_failed_probe(device, driver, self.lguest_dev_probe(device, driver))
         return 0
+
+    def report_failed_probe(self, device: LguestDevice, driver: LguestDriver, ret: int) -> None:
+        """The driver core's really_probe() (drivers/base/dd.c), not lguest's: a probe that
+        fails with anything but -ENODEV or -ENXIO ("not my device") is logged. Either way the
+        device stays free for the next driver to try."""
+        if ret not in (0, -errno.ENODEV, -errno.ENXIO):
+            self.kernel.printk(f"{driver.name}: probe of {device.bus_id} failed with error {ret}")
 
     # --- sysfs --------------------------------------------------------------------------
     SYSFS_FORMATS = {"type": "{:d}", "features": "{:x}", "pfn": "{:d}", "status": "{:x}"}

@@ -215,9 +215,14 @@ class GuestKernel:
         return 0
 
     def free_irq(self, irq: int, dev_id) -> None:
-        """Remove a handler. The last one leaves the line disabled, but not masked (lazily)."""
+        """Remove the first handler on the line with this ``dev_id``. The last one leaves the
+        line disabled, but not masked (lazily). With no such handler, only an error is logged."""
         chain = self.irq_actions.get(irq, [])
-        chain[:] = [a for a in chain if a.dev_id is not dev_id]
+        found = next((i for i, action in enumerate(chain) if action.dev_id is dev_id), None)
+        if found is None:
+            self.printk(f"Trying to free already-free IRQ {irq}")
+            return
+        del chain[found]
         if not chain:
             self.irq_depth[irq] = max(self.irq_depth[irq], 1)
 
