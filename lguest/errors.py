@@ -30,5 +30,10 @@ class LauncherBlockError(LguestError, ValueError):
     """A disk image the Launcher cannot use; says what is wrong and what is allowed."""
 
 
+class LauncherStuck(LguestError):
+    """The Launcher's write() to /dev/lguest waits for ever for lguest_lock (after a Host oops):
+    nothing of it runs again. The Launcher catches it itself."""
+
+
 class LauncherExit(LguestError):
     """The Launcher gave up (errx()); the Guest dies with it. The Launcher catches it itself."""

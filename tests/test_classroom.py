@@ -58,7 +58,8 @@ def test_each_exercise_sits_in_its_chapter_as_answer_and_locked_check_cells(labe
     assert len(answers) == 1 and answers[0]["metadata"]["nbgrader"]["solution"]
     text = source(answers[0])
     assert "### BEGIN SOLUTION" in text and "### END SOLUTION" in text
-    assert "hide-input" in answers[0]["metadata"].get("tags", []), "the book keeps solutions in a dropdown"
+    assert "hide-cell" in answers[0]["metadata"].get("tags", []), \
+        "the book folds a solution away whole, its code and what it prints"
     stored = "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
                      for o in checks[0].get("outputs", []))
     assert stored.strip() == f"{label}: right", f"the book's stored check says {stored!r}"

@@ -105,7 +105,7 @@ def test_the_student_notebooks_hold_no_solution(edition):
         assert "{solution" not in text and "### BEGIN SOLUTION" not in text
         answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
         assert answers and all("YOUR ANSWER HERE" in c.source for c in answers)
-        assert all("hide-input" not in c.metadata.get("tags", []) for c in answers), "answer cells are shown"
+        assert all("hide-cell" not in c.metadata.get("tags", []) for c in answers), "answer cells are shown"
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "outputs are cleared"
 
 

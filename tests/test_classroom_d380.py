@@ -97,10 +97,10 @@ def nobody_by_the_rules(p):
         if action and action[0] == "request_irq":
             handler[action[1]], answer[action[1]] = True, 1
             depth[action[1]] = 0
+            unhandled[action[1]] = 0                    # setup_irq() resets the count
             masked.discard(action[1])
         elif action and action[0] == "free_irq":
-            del handler[action[1]]
-            depth[action[1]] = max(depth[action[1]], 1)
+            del handler[action[1]]                      # the depth stays as it was
         elif action:
             depth[action[1]] += 1
         pending |= set(raises)

@@ -41,6 +41,28 @@ def test_d425_probe_names_binds_and_sizes_the_disk(disk):
     assert "lgba: device 0 at major 254" in guest.kernel.dmesg
 
 
+def test_d425_a_failed_probe_gives_its_major_and_reply_dma_back_but_not_its_letter(disk):
+    """lguestblk_probe()'s unwind: free_irq, blk_cleanup_queue, put_disk, unregister_blkdev,
+    lguest_unmap, kfree(bd). register_blkdev(0) then hands the freed major to the next disk;
+    next_block_index++ is not undone, so the next disk skips a letter."""
+    host, guest, path, data = disk
+    kernel = guest.kernel
+    pfn = int(guest.devices[0]["pfn"])                 # any page will do for the probe's bind
+    kernel.request_irq(4, lambda irq, dev: 0, 0, "squatter", "squatter")   # irq 4, not shared
+    heap_before = kernel.kmalloc.alloc(abi.DMA_SIZE, align=4)
+    kernel.kmalloc.free(heap_before)
+    for index in (3, 4):                               # irqs 4 (taken) and 5 (free)
+        guest.devices[index]["type"] = abi.LGUEST_DEVICE_T_BLOCK
+        guest.devices[index]["pfn"] = pfn
+        kernel.bus.add_lguest_device(index)
+        if index == 3:
+            assert kernel.dmesg[-1] == "lguestblk: probe of 3 failed with error -16"
+            assert kernel.kmalloc.alloc(abi.DMA_SIZE, align=4) == heap_before   # kfree(bd)
+            kernel.kmalloc.free(heap_before)
+    assert kernel.dmesg[-1] == "lgbc: device 4 at major 253"
+    assert int(guest.devices[3]["status"]) == 3 and int(guest.devices[4]["status"]) == 7
+
+
 def test_d425_next_block_index_makes_the_27th_disk_lgb_brace():
     """Only 15 disks fit beside the console (LGUEST_MAX_DEVICES = 16), so the 27th name is
     reached by the counter, as it would be after 26 earlier probes."""

@@ -1,6 +1,8 @@
 """D:100-D:140: the lguest bus, its status bits and its sysfs files."""
 import errno
 
+import pytest
+
 import lguest
 from lguest import abi
 from lguest.guest.bus import LguestDriver, lgdev_irq
@@ -139,6 +141,26 @@ def test_sysfs_files_show_type_features_pfn_status():
     assert out.split() == ["2", "4000", str((4 << 20) // 4096 + 1), "7"]
     guest.kernel.bus.sysfs_write_status(0, "0x80")
     assert guest.shell("cat /sys/bus/lguest/devices/0/status") == "80\n"
+
+
+@pytest.mark.parametrize("text, status", [
+    ("7", 7), ("0x7\n", 7), ("010", 8), ("08", 0), ("7 junk", 7), ("0o10", 0), ("1_0", 1),
+    ("  0XfF", 0xFF), ("-1", 0xFFFF), ("0x", 0), ("70000", 70000 & 0xFFFF)])
+def test_d100_sysfs_status_store_parses_as_the_kernels_sscanf_hi(text, status):
+    """status_store(): sscanf(buf, "%hi", &status): base from the prefix, digits as far as they
+    go, the rest ignored, cast to a short. It replaces the field, so it can clear bits."""
+    guest = lguest.Host().launch(mem_mb=4, sharenet=["lan0"])
+    assert int(guest.devices[0]["status"]) == ACK | DRV | OK
+    guest.kernel.bus.sysfs_write_status(0, text)
+    assert int(guest.devices[0]["status"]) == status
+
+
+@pytest.mark.parametrize("text", ["", "+5", "x7", "  ", "junk"])
+def test_d100_sysfs_status_store_without_a_leading_digit_is_einval_and_changes_nothing(text):
+    guest = lguest.Host().launch(mem_mb=4, sharenet=["lan0"])
+    with pytest.raises(ValueError, match="EINVAL: status takes a number"):
+        guest.kernel.bus.sysfs_write_status(0, text)
+    assert int(guest.devices[0]["status"]) == ACK | DRV | OK
 
 
 def test_boot_messages_reach_the_console_through_the_early_console():

@@ -274,3 +274,25 @@ def test_1_9_free_irq_removes_one_handler_per_call_and_logs_an_unknown_dev_id():
     g.launcher.trigger_irq(3)
     host.run()
     assert calls == ["b"]
+
+
+def test_1_9_free_irq_leaves_the_depth_so_a_later_enable_is_unbalanced():
+    """2.6.23's free_irq() marks the line IRQ_DISABLED but leaves desc->depth at 0; an interrupt
+    finds no handler and leaves the line masked, and enable_irq() warns "Unbalanced enable"."""
+    host, g = _guest()
+    g.kernel.request_irq(5, lambda irq, dev: IRQ_HANDLED, 0, "x", "x")
+    g.kernel.free_irq(5, "x")
+    assert g.kernel.irq_depth[5] == 0
+    g.kernel.enable_irq(5)
+    assert g.kernel.dmesg[-1] == "Unbalanced enable for IRQ 5"
+
+
+def test_1_9_request_irq_resets_the_count_of_unhandled_interrupts():
+    """setup_irq(): "Reset broken irq detection when installing new handler"."""
+    host, g = _guest()
+    g.kernel.request_irq(6, lambda irq, dev: IRQ_NONE, IRQF_SHARED, "deaf", "deaf")
+    g.launcher.trigger_irq(6)
+    host.run()
+    assert g.kernel.irqs_unhandled[6] == 1
+    g.kernel.request_irq(6, lambda irq, dev: IRQ_HANDLED, IRQF_SHARED, "more", "more")
+    assert g.kernel.irqs_unhandled[6] == 0

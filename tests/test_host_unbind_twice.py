@@ -88,6 +88,28 @@ def test_after_the_oops_no_new_guest_can_start():
     assert len(host.lgs) == 1 and host.shared_pages["lan0"].locked_slots == slots   # nothing half-made
 
 
+def test_l360_a_launchers_getdma_after_the_oops_never_returns_so_it_warns_nothing():
+    """LHREQ_GETDMA takes lguest_lock: after the oops the console Launcher's write() waits for
+    ever. It does not see ENOENT, warn "no dma buffer!" and read into its discard buffer, and it
+    serves nothing afterwards; the keystrokes stay where they are."""
+    host = lguest.Host()
+    a = host.launch(mem_mb=4, sharenet=["lan0"])           # with its console driver
+    b = host.launch(mem_mb=1, sharenet=["lan0"], drivers=())
+    arr = bound(b)
+    unbind(b, slot_key(b, 1), arr)
+    unbind(b, slot_key(b, 1), arr)
+    assert host.lock_holder == b.id
+    log, mark = list(a.launcher.log), host.trace.mark()
+    a.console.type("x")
+    host.run()
+    assert [e.kind for e in host.trace.since(mark)] == ["blocked"]
+    assert a.launcher.stuck and a.launcher.log == log
+    assert lg(a).blocked and a.dead is None
+    a.console.type("y")
+    host.run()
+    assert [e.kind for e in host.trace.since(mark)] == ["blocked"]     # nothing more asks at all
+
+
 def test_l360_config_debug_list_bugs_at_once_with_the_lock_held():
     host = lguest.Host(debug_list=True)
     a, b = (host.launch(mem_mb=4, sharenet=["lan0"], drivers=()) for _ in range(2))

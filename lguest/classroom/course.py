@@ -105,7 +105,7 @@ def student_notebooks(course: Path, out: Path) -> list[Path]:
         for cell in nb.cells:
             tags = cell.metadata.get("tags")
             if tags and cell.metadata.get("nbgrader", {}).get("solution"):
-                cell.metadata["tags"] = [t for t in tags if t != "hide-input"]
+                cell.metadata["tags"] = [t for t in tags if t != "hide-cell"]
         nbformat.write(nb, out / released.name)
         written.append(out / released.name)
     return written

@@ -319,7 +319,8 @@ class Nobody(Exercise):
             return ("a count is off: follow each line's mask round by round (a line left masked holds its "
                     "raises as one pending bit until something unmasks it)")
         if answer["unhandled"] != right["unhandled"]:
-            return "an unhandled count is off: which deliveries ran handlers that all said IRQ_NONE?"
+            return ("an unhandled count is off: which deliveries since the line's last request_irq() ran "
+                    "handlers that all said IRQ_NONE?")
         return "the pending lines are off: which lines end the script masked, with a raise held?"
 
 

@@ -195,12 +195,14 @@ class LguestBlk:
         bd = Blockdev(disk, major, lgdev_irq(lgdev), phys_addr, lb_page, dma)
         flags = IRQF_SHARED | (IRQF_SAMPLE_RANDOM if int(desc["features"]) & abi.LGUEST_DEVICE_F_RANDOMNESS else 0)
         err = kernel.request_irq(bd.irq, self.lgb_irq, flags, disk.disk_name, bd)
-        if err:
-            return err
-        err = kernel.lguest_bind_dma(phys_addr, dma, 1, bd.irq)
-        if err:
-            kernel.free_irq(bd.irq, bd)
-            return err
+        if not err:
+            err = kernel.lguest_bind_dma(phys_addr, dma, 1, bd.irq)
+            if err:
+                kernel.free_irq(bd.irq, bd)
+        if err:                                         # the unwind, out_free_irq to out_free_bd:
+            self.next_major = major                     # unregister_blkdev(): free for the next disk
+            kernel.kmalloc.free(dma)                    # kfree(bd), which held the reply DMA
+            return err                                  # (the letter of its name stays used)
         disk.private_data = bd
         disk.capacity = int(lb_page["num_sectors"])                       # set by the Launcher
         kernel.register_dev(disk.disk_name)

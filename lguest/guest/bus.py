@@ -144,9 +144,28 @@ class LguestBus:
         return files
 
     def sysfs_write_status(self, index: int, text: str) -> None:
-        """status is the one writable file (mode 0644): a number, in C's "%hi" forms."""
-        try:
-            value = int(text.strip(), 0)
-        except ValueError:
-            raise ValueError(f"status takes a number such as 7 or 0x7, got {text!r}") from None
-        self.desc(index)["status"] = value & 0xFFFF
+        """status is the one writable file (mode 0644): status_store() parses it with the
+        kernel's sscanf("%hi") and replaces the whole field, so a write can clear bits too."""
+        value = scan_hi(text)
+        if value is None:                             # sscanf() matched nothing: -EINVAL
+            raise ValueError(f"EINVAL: status takes a number such as 7, 0x7 or 07, got {text!r}")
+        self.desc(index)["status"] = value & 0xFFFF   # the (short) cast
+
+
+def scan_hi(text: str) -> int | None:
+    """The kernel's sscanf("%hi") of 2.6.23 (vsscanf() and simple_strtol()): spaces, an optional
+    '-', then a digit; "0x" and a hex digit mean hex, another leading 0 octal, else decimal; the
+    digits run as far as they are valid and the rest is ignored. None if it starts with no digit."""
+    rest = text.lstrip(" \t\n\v\f\r")
+    sign = -1 if rest.startswith("-") else 1
+    rest = rest[1:] if sign < 0 else rest
+    if not rest[:1].isdigit() or not rest[:1].isascii():
+        return None
+    base = 10
+    if rest[0] == "0":
+        base, rest = 8, rest[1:]
+        if rest[:1] in ("x", "X") and rest[1:2] and rest[1] in "0123456789abcdefABCDEF":
+            base, rest = 16, rest[1:]
+    digits = "0123456789abcdef"[:base]
+    end = next((i for i, c in enumerate(rest.lower()) if c not in digits), len(rest))
+    return sign * int(rest[:end] or "0", base)

@@ -209,22 +209,22 @@ class GuestKernel:
         if chain and not (flags & IRQF_SHARED and all(a.flags & IRQF_SHARED for a in chain)):
             return -errno.EBUSY
         chain.append(IrqAction(handler, flags, name, dev_id))
+        self.irqs_unhandled[irq] = 0                      # setup_irq() resets broken-irq detection
         if len(chain) == 1:
             self.irq_depth[irq] = 0
             self._unmask(irq)
         return 0
 
     def free_irq(self, irq: int, dev_id) -> None:
-        """Remove the first handler on the line with this ``dev_id``. The last one leaves the
-        line disabled, but not masked (lazily). With no such handler, only an error is logged."""
+        """Remove the first handler on the line with this ``dev_id``. With no such handler, only
+        an error is logged. The disable depth is left as it was: an interrupt on a line with no
+        handler leaves it masked anyway, and an enable_irq() at depth 0 is unbalanced."""
         chain = self.irq_actions.get(irq, [])
         found = next((i for i, action in enumerate(chain) if action.dev_id is dev_id), None)
         if found is None:
             self.printk(f"Trying to free already-free IRQ {irq}")
             return
         del chain[found]
-        if not chain:
-            self.irq_depth[irq] = max(self.irq_depth[irq], 1)
 
     def disable_irq(self, irq: int) -> None:
         """Mark the line disabled. Lazily, as genirq has done since 2.6.21: nothing is masked

@@ -134,7 +134,7 @@ class LguestNet:
         """D:570: point ``dma`` at the skb: its linear head split where pages end, then one
         section per fragment. Returns the sections written.
 
-        Past 16 sections it logs "Woah dude! Megapacket!" and stops, so the packet goes out
+        Past 16 sections it logs "Woah dude!  Megapacket!" and stops, so the packet goes out
         truncated.
         """
         # 2007-DIFF(megapacket-head): the C checks only in the fragment loop; a head of more
@@ -157,7 +157,7 @@ class LguestNet:
         return sections
 
     def _megapacket(self) -> None:
-        self.kernel.printk("Woah dude! Megapacket!")
+        self.kernel.printk("Woah dude!  Megapacket!")
 
     # --- D:570: transmit ------------------------------------------------------------------
     def lguestnet_set_multicast(self, dev: NetDevice) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import errno
 
 from .. import abi
-from ..errors import LguestError
+from ..errors import LauncherStuck, LguestError
 from . import dma
 from .gate import HypercallGate
 from .lgmem import lgwrite_u32
@@ -47,10 +47,15 @@ class DevLguest:
     def getdma(self, key: int) -> int:
         """LHREQ_GETDMA: the address of a receive buffer bound to ``key``; its irq is in used_len.
 
-        Raises OSError(ENOENT) when there is none, or the Guest is dead."""
+        Raises OSError(ENOENT) when there is none, or the Guest is dead; LauncherStuck when the
+        request waits for ever for lguest_lock."""
         lg = self._live_guest()
         found = dma.get_dma_buffer(self._host, lg, key)
         if found is None:
+            if lg.blocked is not None:
+                # The staged oops (Host.lock_blocks): the write() never returned; here it
+                # raises, and the Launcher, which catches it, does nothing more.
+                raise LauncherStuck(lg.blocked)
             raise OSError(errno.ENOENT, f"no DMA buffer bound to key {key:#x}")
         udma, irq = found
         lgwrite_u32(self._host, lg, udma, irq, trace=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from .. import abi
-from ..errors import LauncherExit
+from ..errors import LauncherExit, LauncherStuck
 from ..memory import GuestMemory
 from .console import setup_console
 from .block import BlockFile
@@ -40,6 +40,7 @@ class Launcher:
         self.guest_id: int | None = None
         self.exited = False                                 # the Guest died, so the Launcher has exited
         self.status: int | None = None                      # its exit status, once it has exited
+        self.stuck = False                                  # a request to the Host never returned
         try:
             self._setup_devices(devices)
             self.guest_id = lguest.initialize(self.memory, self)   # LHREQ_INITIALIZE(pfnlimit = top/4096)
@@ -131,11 +132,15 @@ class Launcher:
         """LHREQ_GETDMA, then dma2iov(): (buffer address, its irq, its sections), or None.
 
         The Host hands the irq back in the buffer's used_len. The pointer checks of
-        dma_to_iov() may stop the Launcher (LauncherExit)."""
+        dma_to_iov() may stop the Launcher (LauncherExit); a request that never returns
+        leaves it stuck (LauncherStuck)."""
         try:
             udma = self.lguest.getdma(key)
         except OSError:
             return None
+        except LauncherStuck:
+            self.stuck = True
+            raise
         iov = self.dma_to_iov(udma)
         return udma, self.memory.u32(udma), iov
 
@@ -150,13 +155,15 @@ class Launcher:
         out of read() with LHREQ_BREAK; here the Host's run loop asks every Launcher in turn."""
         served = False
         for device in self.devices.devices:
-            if device.handle_input is None or self.exited:
+            if device.handle_input is None or self.exited or self.stuck:
                 continue
             try:
                 served = device.handle_input() or served
             except LauncherExit as e:
                 self.exit(str(e))
                 return True
+            except LauncherStuck:
+                return served
         return served
 
     # --- endings --------------------------------------------------------------------------
