@@ -299,6 +299,9 @@ def dev_open(dev: NetDevice) -> int:
     err = dev.open(dev) if dev.open else 0
     if err == 0:
         dev.flags |= IFF_UP | IFF_RUNNING
+        # 2007-DIFF(all-hosts): here 2.6.23 sent NETDEV_UP, and IPv4 (inetdev_event() ->
+        # ip_mc_up()) joined 224.0.0.1 on the interface. lguestnet's multicast hook then saw
+        # mc_count 1 and set the slot's PROMISC_BIT. The model's stack joins no group.
     return err
 
 
