@@ -60,6 +60,8 @@ def test_each_exercise_sits_in_its_chapter_as_answer_and_locked_check_cells(labe
     assert "### BEGIN SOLUTION" in text and "### END SOLUTION" in text
     assert "hide-cell" in answers[0]["metadata"].get("tags", []), \
         "the book folds a solution away whole, its code and what it prints"
+    prompt = answers[0]["metadata"].get("mystnb", {}).get("code_prompt_show")
+    assert prompt == "Show the worked solution", f"the fold says {prompt!r}"
     stored = "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
                      for o in checks[0].get("outputs", []))
     assert stored.strip() == f"{label}: right", f"the book's stored check says {stored!r}"
