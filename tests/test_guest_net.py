@@ -89,6 +89,7 @@ def test_d510_probe_registers_eth0_maps_the_page_and_takes_irq_index_plus_1():
     (action,) = a.kernel.irq_actions[1]
     assert (action.name, action.flags, action.dev_id) == ("lguestnet", IRQF_SHARED, dev)
     assert a.kernel.dmesg == ["Linux version 2.6.23 (the lguest model): Guest 0, 4 MiB"]   # the bus says nothing
+    assert a.kernel.debug[:2] == ["lguest_net: probing for device 0", "lguestnet: registered device eth0"]
     assert DRIVERS == ("console", "block", "net")
 
 
@@ -410,6 +411,9 @@ def test_dead_peer_gives_used_len_0_and_a_carrier_error():
     assert [e.to for e in events(host, "send_dma", mark, guest=a)] == [None]
     assert a.memory.u32(a.kernel.net.stack_dma) == 0
     assert eth0(a).stats.tx_carrier_errors == 1
+    # pr_debug("Bad xfer to peer %i: %i of %i (dma %p/%i)"), compiled out in 2007, kept here
+    head = int(a.memory.struct_at(a.kernel.net.stack_dma, abi.lguest_dma)["addr"][0])
+    assert a.kernel.debug[-1] == f"Bad xfer to peer 1: 0 of 98 (dma {head:08x}/98)"
 
 
 # --- the vectorised slot choice against the C loop ------------------------------------------------

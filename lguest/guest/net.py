@@ -181,7 +181,9 @@ class LguestNet:
         used = kernel.memory.u32(self.stack_dma)
         if used != skb.len:
             dev.stats.tx_carrier_errors += 1
-            kernel.pr_debug(f"Bad xfer to peer {peernum}: {used} of {skb.len}")
+            dma = kernel.memory.struct_at(self.stack_dma, abi.lguest_dma)
+            kernel.pr_debug(f"Bad xfer to peer {peernum}: {used} of {skb.len} "     # %p: 8 hex digits
+                            f"(dma {int(dma['addr'][0]):08x}/{int(dma['len'][0])})")
         else:
             dev.stats.tx_bytes += skb.len
             dev.stats.tx_packets += 1
@@ -284,6 +286,7 @@ class LguestNet:
         our hooks, SG and NO_CSUM together or not at all, the page mapped, our slot, the irq."""
         kernel = self.kernel
         desc = kernel.bus.desc(lgdev.index)
+        kernel.pr_debug(f"lguest_net: probing for device {lgdev.index}")
         features, num_pages = int(desc["features"]), int(desc["num_pages"])
         dev = alloc_etherdev(kernel, SIZEOF_LGUESTNET_INFO)
         if dev is None:
