@@ -232,10 +232,12 @@ class LguestNet:
                 continue
             done += 1
             skb = info.skb[i]
-            if skb is None:                                # fill_slot() failed here before
-                # 2007-DIFF(rx-oops): the C would dereference the NULL skb and oops; the model
-                # stops with an error that says so.
-                raise AssertionError(f"BUG: {dev.name} slot {i} has data but no skb (the 2007 driver would oops)")
+            if skb is None or skb.freed:                   # fill_slot() failed, or close freed it
+                # 2007-DIFF(rx-oops): the C would dereference the NULL skb and oops, or use the
+                # freed one; the model stops with an error that says so.
+                raise AssertionError(f"BUG: {dev.name} slot {i} has data but "
+                                     + ("no skb (the 2007 driver would oops)" if skb is None else
+                                        "its skb was freed (the 2007 driver would use freed memory)"))
             self.fill_slot(dev, i)
             if length < ETH_HLEN or length > RX_BUF_LEN:
                 self.kernel.pr_debug(f"{dev.name}: unbelievable skb len: {length}")
@@ -265,9 +267,8 @@ class LguestNet:
         if filled == NUM_SKBS and self.kernel.lguest_bind_dma(peer_key(info, info.me), info.dma, NUM_SKBS,
                                                                lgdev_irq(info.lgdev)) == 0:
             return 0
-        for i in range(filled):
+        for i in range(filled):                            # the pointers are left as they are
             dev_kfree_skb(info.skb[i])
-            info.skb[i] = None
         return -errno.ENOMEM
 
     def lguestnet_close(self, dev: NetDevice) -> int:
@@ -275,9 +276,8 @@ class LguestNet:
         info = netdev_priv(dev)
         info.peer[info.me * NET_SLOT:(info.me + 1) * NET_SLOT] = 0
         self.kernel.lguest_unbind_dma(peer_key(info, info.me), info.dma)
-        for i in range(NUM_SKBS):
+        for i in range(NUM_SKBS):                          # the pointers are left as they are
             dev_kfree_skb(info.skb[i])
-            info.skb[i] = None
         return 0
 
     # --- D:510 ----------------------------------------------------------------------------

@@ -57,7 +57,7 @@ class SkBuff:
     pieces that follow the linear part (the "non-linear" skb of a NETIF_F_SG device).
     """
     __slots__ = ("kernel", "head", "size", "data", "tail", "frags", "len", "data_len",
-                 "dev", "protocol", "pkt_type", "ip_summed", "mac_header")
+                 "dev", "protocol", "pkt_type", "ip_summed", "mac_header", "freed")
 
     def __init__(self, kernel, head: int, size: int):
         self.kernel = kernel
@@ -72,6 +72,7 @@ class SkBuff:
         self.pkt_type = PACKET_HOST
         self.ip_summed = CHECKSUM_NONE
         self.mac_header = None           # where the Ethernet header was (set by eth_type_trans)
+        self.freed = False               # dev_kfree_skb() has given it back
 
     @property
     def headlen(self) -> int:
@@ -163,6 +164,7 @@ def netdev_alloc_skb(dev: "NetDevice", length: int) -> SkBuff | None:
 def dev_kfree_skb(skb: SkBuff) -> None:
     """Give the skb's buffer back (page fragments belong to whoever attached them)."""
     skb.kernel.kmalloc.free(skb.head)
+    skb.freed = True
 
 
 kfree_skb = dev_kfree_skb
