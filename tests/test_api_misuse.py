@@ -575,3 +575,14 @@ def test_a_sharenet_may_not_take_the_name_of_a_tap():
         host.launch(mem_mb=1, sharenet=["tap0"])
     assert len(host.lgs) == 1 and "tap0" not in host.shared_pages
     assert {name: dict(p.locked_slots) for name, p in host.shared_pages.items()} == locks_before
+
+
+@pytest.mark.parametrize("call", ["free_irq", "disable_irq", "enable_irq"])
+@pytest.mark.parametrize("irq", [32, -1, 40, "3", 2.5, None])
+def test_misuse_an_irq_call_on_a_line_the_guest_does_not_have_says_which_lines_exist(call, irq):
+    g = lguest.Host().launch(mem_mb=1)
+    before = (list(g.kernel.irq_depth), {n: list(a) for n, a in g.kernel.irq_actions.items()})
+    args = (irq, "dev") if call == "free_irq" else (irq,)
+    with pytest.raises(ValueError, match=r"irq must be a line 0\.\.31, got"):
+        getattr(g.kernel, call)(*args)
+    assert (list(g.kernel.irq_depth), {n: list(a) for n, a in g.kernel.irq_actions.items()}) == before

@@ -219,6 +219,7 @@ class GuestKernel:
         """Remove the first handler on the line with this ``dev_id``. With no such handler, only
         an error is logged. The disable depth is left as it was: an interrupt on a line with no
         handler leaves it masked anyway, and an enable_irq() at depth 0 is unbalanced."""
+        _check_line(irq)
         chain = self.irq_actions.get(irq, [])
         found = next((i for i, action in enumerate(chain) if action.dev_id is dev_id), None)
         if found is None:
@@ -229,11 +230,13 @@ class GuestKernel:
     def disable_irq(self, irq: int) -> None:
         """Mark the line disabled. Lazily, as genirq has done since 2.6.21: nothing is masked
         yet. The next interrupt on it is taken, counted and masked, but its handlers do not run."""
+        _check_line(irq)
         self.irq_depth[irq] += 1
 
     def enable_irq(self, irq: int) -> None:
         """Undo one disable_irq(); the last one unmasks the line. An interrupt taken while the
         line was disabled is not replayed (x86 has no resend for this chip): it is lost."""
+        _check_line(irq)
         if self.irq_depth[irq] == 0:
             # 2007-DIFF(warn-on): Linux followed this line with WARN_ON(1), a stack trace.
             self.printk(f"Unbalanced enable for IRQ {irq}")
@@ -274,3 +277,13 @@ class GuestKernel:
 
     def __repr__(self):
         return f"GuestKernel(g{self.id}, irq lines in use={sorted(self.irq_actions)})"
+
+
+def _check_line(irq) -> None:
+    """The model has the 32 lines lguest gives a Guest; asking for another is a mistake."""
+    try:
+        ok = irq == int(irq) and 0 <= irq < abi.LGUEST_IRQS
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"irq must be a line 0..{abi.LGUEST_IRQS - 1}, got {irq!r}")
