@@ -222,6 +222,14 @@ def test_code_and_outputs_fit_the_books_column(path: Path):
                       + "\n  ".join(w[:120] for w in wide))
 
 
+@pytest.mark.parametrize("path", toc_files(), ids=rel)
+def test_a_ref_to_an_exercise_is_not_preceded_by_the_word_exercise(path: Path):
+    """{ref}`label` to an exercise already renders as "Exercise 24"; a word before it doubles it."""
+    text = " ".join(markdown_lines(path))
+    doubled = re.findall(r"\b[Ee]xercise\s+\{ref\}`[\w-]+-ex-[\w-]+`", text)
+    assert not doubled, f"{rel(path)}: {doubled} render as 'Exercise Exercise N'"
+
+
 def test_d_labels_strictly_increase_through_the_book():
     labels = book_labels()
     seen: dict[str, Path] = {}
